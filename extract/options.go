@@ -1,0 +1,174 @@
+package extract
+
+import (
+	"fmt"
+	"time"
+)
+
+// Options configure one extraction. The zero value (and a nil *Options)
+// extracts the whole of FFmpeg's best audio track to MP3 at the source's rate
+// and channel count where MP3 allows them.
+type Options struct {
+	// Format is the output format. Defaults to MP3. ExtractFile infers it
+	// from the output file's extension when empty.
+	Format Format
+
+	// Start is where the output begins on the input's presentation timeline
+	// (0 is the start of the file, as a player shows it). Defaults to 0.
+	Start time.Duration
+	// Duration is how much audio to extract. 0 means to the end of the audio.
+	Duration time.Duration
+
+	// Track selects an audio track by its 1-based number among the input's
+	// audio tracks (AudioTrack.Track in Probe's answer). 0 means FFmpeg's
+	// best audio track, or the first in Language when that is set.
+	Track int
+	// Language selects the first audio track tagged with this ISO 639
+	// language code ("eng", "de", ...). Empty means any.
+	Language string
+
+	// SampleRate of the output in Hz. 0 keeps the source rate when the
+	// encoder accepts it, else the nearest rate it does (AMR: always 8000).
+	SampleRate int
+	// Channels of the output. 0 keeps the source layout when the encoder
+	// accepts it, else downmixes to the nearest it does (stereo for MP3,
+	// mono for AMR). Asking for more than the encoder can hold is
+	// ErrUnsupportedOption.
+	Channels int
+	// Bitrate in bits per second for lossy encoders. 0 means the encoder's
+	// default for the channel count (MP3 and AAC: 64 kbit/s per channel,
+	// capped at 320 kbit/s; AMR: 12.2 kbit/s).
+	Bitrate int
+
+	// Copy says whether packets may be copied without re-encoding. Defaults
+	// to CopyAuto.
+	Copy CopyMode
+
+	// Progress, when set, is called from the extracting goroutine each time
+	// the output advances by at least 1% (and once at the end). It must not
+	// block for long.
+	Progress func(Progress)
+
+	// Limits bound the work done on hostile input. Zero fields take the
+	// documented defaults.
+	Limits Limits
+}
+
+// Progress reports how far an extraction has come.
+type Progress struct {
+	// Done is the output audio written so far.
+	Done time.Duration
+	// Total is the expected output duration, or 0 when unknown.
+	Total time.Duration
+}
+
+// Fraction returns Done/Total clamped to [0, 1], or 0 when Total is unknown.
+func (p Progress) Fraction() float64 {
+	if p.Total <= 0 {
+		return 0
+	}
+	f := float64(p.Done) / float64(p.Total)
+	return min(max(f, 0), 1)
+}
+
+// Limits bound what one extraction may cost. Zero fields mean the default.
+type Limits struct {
+	// ProbeSize is how many bytes FFmpeg may read to identify streams.
+	// Defaults to 5 MB.
+	ProbeSize int64
+	// AnalyzeDuration is how much media FFmpeg may read to identify streams.
+	// Defaults to 5 s.
+	AnalyzeDuration time.Duration
+	// MaxStreams is the most streams an input may declare. Defaults to 1000.
+	MaxStreams int
+	// MaxOutputDuration caps the output audio. Defaults to 6 hours.
+	MaxOutputDuration time.Duration
+	// MaxOutputBytes caps the output size. Defaults to 2 GiB.
+	MaxOutputBytes int64
+	// DecoderThreads bounds the decoder's threads. Defaults to 1: run
+	// several extractions in parallel for throughput.
+	DecoderThreads int
+	// MaxSampleRate is the highest input sample rate accepted. Defaults to
+	// 768000 Hz.
+	MaxSampleRate int
+	// MaxChannels is the most input channels accepted. Defaults to 64.
+	MaxChannels int
+}
+
+// Default limits.
+const (
+	DefaultProbeSize         = 5_000_000
+	DefaultAnalyzeDuration   = 5 * time.Second
+	DefaultMaxStreams        = 1000
+	DefaultMaxOutputDuration = 6 * time.Hour
+	DefaultMaxOutputBytes    = 2 << 30
+	DefaultDecoderThreads    = 1
+	DefaultMaxSampleRate     = 768_000
+	DefaultMaxChannels       = 64
+)
+
+func (l Limits) withDefaults() Limits {
+	def := func(v *int64, d int64) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	defi := func(v *int, d int) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	def(&l.ProbeSize, DefaultProbeSize)
+	def(&l.MaxOutputBytes, DefaultMaxOutputBytes)
+	defi(&l.MaxStreams, DefaultMaxStreams)
+	defi(&l.DecoderThreads, DefaultDecoderThreads)
+	defi(&l.MaxSampleRate, DefaultMaxSampleRate)
+	defi(&l.MaxChannels, DefaultMaxChannels)
+	if l.AnalyzeDuration <= 0 {
+		l.AnalyzeDuration = DefaultAnalyzeDuration
+	}
+	if l.MaxOutputDuration <= 0 {
+		l.MaxOutputDuration = DefaultMaxOutputDuration
+	}
+	return l
+}
+
+// normalized returns a copy with defaults filled in, or an error for options
+// that can never work.
+func (o *Options) normalized() (Options, error) {
+	var n Options
+	if o != nil {
+		n = *o
+	}
+	if n.Format == "" {
+		n.Format = MP3
+	}
+	if !n.Format.valid() {
+		return n, fmt.Errorf("%w: %q", ErrUnsupportedFormat, string(n.Format))
+	}
+	if n.Copy == "" {
+		n.Copy = CopyAuto
+	}
+	if _, err := ParseCopyMode(string(n.Copy)); err != nil {
+		return n, err
+	}
+	switch {
+	case n.Start < 0:
+		return n, fmt.Errorf("%w: negative start %v", ErrUnsupportedOption, n.Start)
+	case n.Duration < 0:
+		return n, fmt.Errorf("%w: negative duration %v", ErrUnsupportedOption, n.Duration)
+	case n.Track < 0:
+		return n, fmt.Errorf("%w: negative track %d", ErrUnsupportedOption, n.Track)
+	case n.SampleRate < 0 || n.SampleRate > 384_000:
+		return n, fmt.Errorf("%w: sample rate %d", ErrUnsupportedOption, n.SampleRate)
+	case n.Channels < 0 || n.Channels > 8:
+		return n, fmt.Errorf("%w: %d channels", ErrUnsupportedOption, n.Channels)
+	case n.Bitrate < 0 || n.Bitrate > 2_000_000:
+		return n, fmt.Errorf("%w: bitrate %d", ErrUnsupportedOption, n.Bitrate)
+	}
+	n.Limits = n.Limits.withDefaults()
+	if n.Duration > n.Limits.MaxOutputDuration {
+		return n, fmt.Errorf("%w: duration %v over the %v limit", ErrOutputLimit, n.Duration, n.Limits.MaxOutputDuration)
+	}
+	return n, nil
+}
