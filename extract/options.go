@@ -11,47 +11,47 @@ import (
 type Options struct {
 	// Format is the output format. Defaults to MP3. ExtractFile infers it
 	// from the output file's extension when empty.
-	Format Format
+	Format Format `json:"format,omitempty"`
 
 	// Start is where the output begins on the input's presentation timeline
 	// (0 is the start of the file, as a player shows it). Defaults to 0.
-	Start time.Duration
+	Start time.Duration `json:"start,omitempty"`
 	// Duration is how much audio to extract. 0 means to the end of the audio.
-	Duration time.Duration
+	Duration time.Duration `json:"duration,omitempty"`
 
 	// Track selects an audio track by its 1-based number among the input's
 	// audio tracks (AudioTrack.Track in Probe's answer). 0 means FFmpeg's
 	// best audio track, or the first in Language when that is set.
-	Track int
+	Track int `json:"track,omitempty"`
 	// Language selects the first audio track tagged with this ISO 639
 	// language code ("eng", "de", ...). Empty means any.
-	Language string
+	Language string `json:"language,omitempty"`
 
 	// SampleRate of the output in Hz. 0 keeps the source rate when the
 	// encoder accepts it, else the nearest rate it does (AMR: always 8000).
-	SampleRate int
+	SampleRate int `json:"sample_rate,omitempty"`
 	// Channels of the output. 0 keeps the source layout when the encoder
 	// accepts it, else downmixes to the nearest it does (stereo for MP3,
 	// mono for AMR). Asking for more than the encoder can hold is
 	// ErrUnsupportedOption.
-	Channels int
+	Channels int `json:"channels,omitempty"`
 	// Bitrate in bits per second for lossy encoders. 0 means the encoder's
 	// default for the channel count (MP3 and AAC: 64 kbit/s per channel,
 	// capped at 320 kbit/s; AMR: 12.2 kbit/s).
-	Bitrate int
+	Bitrate int `json:"bitrate,omitempty"`
 
 	// Copy says whether packets may be copied without re-encoding. Defaults
 	// to CopyAuto.
-	Copy CopyMode
+	Copy CopyMode `json:"copy,omitempty"`
 
 	// Progress, when set, is called from the extracting goroutine each time
 	// the output advances by at least 1% (and once at the end). It must not
 	// block for long.
-	Progress func(Progress)
+	Progress func(Progress) `json:"-"`
 
 	// Limits bound the work done on hostile input. Zero fields take the
 	// documented defaults.
-	Limits Limits
+	Limits Limits `json:"limits"`
 }
 
 // Progress reports how far an extraction has come.
@@ -75,24 +75,24 @@ func (p Progress) Fraction() float64 {
 type Limits struct {
 	// ProbeSize is how many bytes FFmpeg may read to identify streams.
 	// Defaults to 5 MB.
-	ProbeSize int64
+	ProbeSize int64 `json:"probe_size,omitempty"`
 	// AnalyzeDuration is how much media FFmpeg may read to identify streams.
 	// Defaults to 5 s.
-	AnalyzeDuration time.Duration
+	AnalyzeDuration time.Duration `json:"analyze_duration,omitempty"`
 	// MaxStreams is the most streams an input may declare. Defaults to 1000.
-	MaxStreams int
+	MaxStreams int `json:"max_streams,omitempty"`
 	// MaxOutputDuration caps the output audio. Defaults to 6 hours.
-	MaxOutputDuration time.Duration
+	MaxOutputDuration time.Duration `json:"max_output_duration,omitempty"`
 	// MaxOutputBytes caps the output size. Defaults to 2 GiB.
-	MaxOutputBytes int64
+	MaxOutputBytes int64 `json:"max_output_bytes,omitempty"`
 	// DecoderThreads bounds the decoder's threads. Defaults to 1: run
 	// several extractions in parallel for throughput.
-	DecoderThreads int
+	DecoderThreads int `json:"decoder_threads,omitempty"`
 	// MaxSampleRate is the highest input sample rate accepted. Defaults to
 	// 768000 Hz.
-	MaxSampleRate int
+	MaxSampleRate int `json:"max_sample_rate,omitempty"`
 	// MaxChannels is the most input channels accepted. Defaults to 64.
-	MaxChannels int
+	MaxChannels int `json:"max_channels,omitempty"`
 }
 
 // Default limits.

@@ -93,6 +93,10 @@ cached_prefix() {
 }
 
 ensure_deps
+# One build at a time per cache: a second caller waits, then finds the result.
+mkdir -p "$CACHE"
+exec 9>"$CACHE/.lock"
+flock 9
 prefix=$(cached_prefix || true)
 if [ -n "$prefix" ]; then
   log "using cached build $prefix"

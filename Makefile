@@ -1,0 +1,61 @@
+# audex — the README documents these targets. Everything that needs FFmpeg runs
+# through internal/ffmpeg/with-env, which builds the pinned static FFmpeg into a
+# cache outside the clone on first use and is instant afterwards.
+SHELL := bash
+WITH  := internal/ffmpeg/with-env
+GO    ?= go
+BIN   := bin/audex
+PKGS  := ./...
+
+.PHONY: all deps build demo test vet fmt-check bench fuzz soak load clean help
+
+all: build
+
+help:
+	@echo "make demo   - build everything needed, extract audio from a sample video"
+	@echo "make test   - gofmt check, go vet and the race-enabled test suite"
+	@echo "make build  - build $(BIN)"
+	@echo "make bench  - Go benchmarks against the ffmpeg CLI of the same build"
+	@echo "make fuzz   - run every fuzz target for FUZZTIME (default 30s each)"
+	@echo "make soak   - long leak/soak run (L3)"
+
+deps:
+	@command -v $(GO) >/dev/null || { echo "Go 1.26+ is required (https://go.dev/dl)"; exit 1; }
+	@$(WITH) true
+
+build: deps
+	@mkdir -p bin
+	$(WITH) $(GO) build -trimpath -o $(BIN) ./cmd/audex
+
+demo: build
+	@mkdir -p demo
+	@echo "== making a 10 s sample video (H.264 + stereo AAC) with the build's ffmpeg"
+	@$(WITH) bash -c 'ffmpeg -v error -y -f lavfi -i testsrc2=size=320x240:rate=25 \
+	  -f lavfi -i "sine=frequency=440:sample_rate=48000,aformat=channel_layouts=stereo" \
+	  -t 10 -c:v libopenh264 -c:a aac -shortest demo/sample.mp4'
+	@echo "== probing it"
+	$(BIN) probe demo/sample.mp4
+	@echo "== extracting 2.5 s from 3.25 s to mp3"
+	$(BIN) extract demo/sample.mp4 --start 3.25 --duration 2.5 -o demo/clip.mp3 --json
+	@ls -l demo/clip.mp3
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); [ -z "$$out" ] || { echo "gofmt needed:"; echo "$$out"; exit 1; }
+
+vet: deps
+	$(WITH) $(GO) vet $(PKGS)
+
+test: deps fmt-check vet
+	$(WITH) $(GO) test -race -count=1 -timeout 20m $(PKGS)
+
+bench: deps
+	$(WITH) $(GO) test -run '^$$' -bench . -benchtime 20x -timeout 60m ./extract
+
+FUZZTIME ?= 30s
+fuzz: deps
+	@$(WITH) bash -c 'set -e; for pkg in $$($(GO) list ./...); do \
+	  for f in $$($(GO) test -list "^Fuzz" $$pkg 2>/dev/null | grep ^Fuzz); do \
+	    echo "== $$pkg $$f"; $(GO) test -run "^$$" -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg; done; done'
+
+clean:
+	rm -rf bin demo
