@@ -2,6 +2,7 @@ package extract
 
 import (
 	"fmt"
+	"log/slog"
 	"time"
 )
 
@@ -48,6 +49,10 @@ type Options struct {
 	// the output advances by at least 1% (and once at the end). It must not
 	// block for long.
 	Progress func(Progress) `json:"-"`
+
+	// Logger receives FFmpeg's messages about this extraction (see
+	// SetFFmpegLogLevel). Nil drops them.
+	Logger *slog.Logger `json:"-"`
 
 	// Limits bound the work done on hostile input. Zero fields take the
 	// documented defaults.

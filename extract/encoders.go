@@ -1,0 +1,213 @@
+package extract
+
+import (
+	"fmt"
+	"slices"
+
+	"github.com/asticode/go-astiav"
+)
+
+// encSpec is what one output format needs from the pipeline.
+type encSpec struct {
+	muxer   string
+	encoder string
+	codec   astiav.CodecID // the codec a stream copy must carry
+	// rates the encoder accepts; nil means any up to maxRate.
+	rates       []int
+	maxRate     int
+	maxChannels int
+	// signalsDelay: the container tells decoders to drop the encoder's
+	// priming (LAME tag, MP4 edit list, Ogg granules).
+	signalsDelay bool
+	// roundTrip, for containers that cannot signal priming, says how a
+	// standard decoder's output lags the encoder's input: decoded[i] =
+	// input[i-delay], and how many leading frames the decoder itself
+	// swallows. Measured on this FFmpeg build (see TestSampleAccuracy).
+	roundTrip func(enc *astiav.CodecContext) (delay, decoderDrops int)
+	// bitrate returns the default bit rate for a channel count (0: leave
+	// the encoder's own choice).
+	bitrate func(channels int) int64
+	// seekableOutput: the muxer patches its header at the end, so a
+	// non-seekable writer gets the output through a spool file.
+	seekableOutput bool
+}
+
+var aacRates = []int{96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000, 7350}
+
+func perChannel(bps, max int64) func(int) int64 {
+	return func(ch int) int64 { return min(bps*int64(ch), max) }
+}
+
+var specs = map[Format]encSpec{
+	MP3: {muxer: "mp3", encoder: "libmp3lame", codec: astiav.CodecIDMp3,
+		rates:   []int{48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000},
+		maxRate: 48000, maxChannels: 2, signalsDelay: true, seekableOutput: true,
+		bitrate: perChannel(64000, 320000)},
+	WAV: {muxer: "wav", encoder: "pcm_s16le", codec: astiav.CodecIDPcmS16Le,
+		maxRate: 384000, maxChannels: 8, signalsDelay: true, seekableOutput: true},
+	AAC: {muxer: "adts", encoder: "aac", codec: astiav.CodecIDAac, rates: aacRates,
+		maxRate: 96000, maxChannels: 8, bitrate: perChannel(64000, 512000),
+		roundTrip: encoderPriming},
+	M4A: {muxer: "ipod", encoder: "aac", codec: astiav.CodecIDAac, rates: aacRates,
+		maxRate: 96000, maxChannels: 8, signalsDelay: true, seekableOutput: true,
+		bitrate: perChannel(64000, 512000)},
+	OGG: {muxer: "ogg", encoder: "libvorbis", codec: astiav.CodecIDVorbis,
+		maxRate: 192000, maxChannels: 8, signalsDelay: true,
+		bitrate: perChannel(64000, 500000)},
+	FLAC: {muxer: "flac", encoder: "flac", codec: astiav.CodecIDFlac,
+		maxRate: 384000, maxChannels: 8, signalsDelay: true, seekableOutput: true},
+	WMA: {muxer: "asf", encoder: "wmav2", codec: astiav.CodecIDWmav2,
+		rates: []int{48000, 44100, 32000, 22050, 16000, 11025, 8000}, maxRate: 48000,
+		maxChannels: 2, seekableOutput: true, bitrate: perChannel(64000, 128000),
+		// FFmpeg's WMA decoder outputs nothing for the first frame: the
+		// round trip runs one frame early.
+		roundTrip: func(enc *astiav.CodecContext) (int, int) { return -enc.FrameSize(), 1 }},
+	AC3: {muxer: "ac3", encoder: "ac3", codec: astiav.CodecIDAc3,
+		rates: []int{48000, 44100, 32000}, maxRate: 48000, maxChannels: 6,
+		bitrate:   func(ch int) int64 { return []int64{0, 96000, 192000, 256000, 320000, 384000, 448000}[ch] },
+		roundTrip: encoderPriming},
+	AMR: {muxer: "amr", encoder: "libopencore_amrnb", codec: astiav.CodecIDAmrNb,
+		rates: []int{8000}, maxRate: 8000, maxChannels: 1,
+		bitrate: func(int) int64 { return 12200 },
+		// libopencore-amrnb declares 50 samples of priming; the decoded
+		// signal lags the input by 40.
+		roundTrip: func(*astiav.CodecContext) (int, int) { return 40, 0 }},
+}
+
+func encoderPriming(enc *astiav.CodecContext) (int, int) { return initialPadding(enc), 0 }
+
+// encParams is the output audio format chosen for a source and options.
+type encParams struct {
+	rate    int
+	layout  astiav.ChannelLayout
+	fmt     astiav.SampleFormat
+	bitrate int64
+}
+
+// chooseParams picks what the encoder gets: the source's rate and layout
+// where the encoder takes them, the nearest it does otherwise, and exactly
+// what the caller asked for or ErrUnsupportedOption.
+func chooseParams(sp encSpec, codec *astiav.Codec, o Options, srcRate int, srcLayout astiav.ChannelLayout, srcFmt astiav.SampleFormat) (encParams, error) {
+	var p encParams
+
+	rate := srcRate
+	if o.SampleRate > 0 {
+		rate = o.SampleRate
+		if (sp.rates != nil && !slices.Contains(sp.rates, rate)) || rate > sp.maxRate {
+			return p, fmt.Errorf("%w: %s cannot encode %d Hz (supported: %v)", ErrUnsupportedOption, o.Format, rate, ratesText(sp))
+		}
+	} else if sp.rates != nil {
+		rate = nearestRate(sp.rates, srcRate)
+	} else {
+		rate = min(rate, sp.maxRate)
+	}
+	p.rate = rate
+
+	ch := srcLayout.Channels()
+	if o.Channels > 0 {
+		if o.Channels > sp.maxChannels {
+			return p, fmt.Errorf("%w: %s holds at most %d channels, %d requested", ErrUnsupportedOption, o.Format, sp.maxChannels, o.Channels)
+		}
+		ch = o.Channels
+	}
+	ch = min(max(ch, 1), sp.maxChannels)
+	p.layout = chooseLayout(codec, ch, srcLayout)
+	if !p.layout.Valid() {
+		return p, fmt.Errorf("%w: %s cannot encode %d channels", ErrUnsupportedOption, o.Format, ch)
+	}
+
+	fmts := codec.SampleFormats()
+	switch {
+	case len(fmts) == 0:
+		p.fmt = srcFmt
+	case slices.Contains(fmts, srcFmt):
+		p.fmt = srcFmt
+	default:
+		p.fmt = fmts[0]
+	}
+
+	if o.Bitrate > 0 {
+		p.bitrate = int64(o.Bitrate)
+	} else if sp.bitrate != nil {
+		p.bitrate = sp.bitrate(p.layout.Channels())
+	}
+	return p, nil
+}
+
+func nearestRate(rates []int, want int) int {
+	best := rates[0]
+	for _, r := range rates {
+		if abs(r-want) < abs(best-want) || (abs(r-want) == abs(best-want) && r > best) {
+			best = r
+		}
+	}
+	return best
+}
+
+func abs(x int) int {
+	if x < 0 {
+		return -x
+	}
+	return x
+}
+
+func ratesText(sp encSpec) string {
+	if sp.rates == nil {
+		return fmt.Sprintf("up to %d Hz", sp.maxRate)
+	}
+	return fmt.Sprint(sp.rates)
+}
+
+// chooseLayout keeps the source layout when the count matches and the
+// encoder takes it, else the encoder's first layout with that count, else
+// FFmpeg's default layout for the count.
+func chooseLayout(codec *astiav.Codec, ch int, src astiav.ChannelLayout) astiav.ChannelLayout {
+	supported := codec.ChannelLayouts()
+	if src.Channels() == ch && src.Valid() {
+		if len(supported) == 0 {
+			return src
+		}
+		for _, l := range supported {
+			if l.Equal(src) {
+				return l
+			}
+		}
+	}
+	if len(supported) == 0 {
+		return defaultLayout(ch)
+	}
+	def := defaultLayout(ch)
+	for _, l := range supported {
+		if l.Equal(def) {
+			return l
+		}
+	}
+	for _, l := range supported {
+		if l.Channels() == ch {
+			return l
+		}
+	}
+	return astiav.ChannelLayout{}
+}
+
+func defaultLayout(ch int) astiav.ChannelLayout {
+	switch ch {
+	case 1:
+		return astiav.ChannelLayoutMono
+	case 2:
+		return astiav.ChannelLayoutStereo
+	case 3:
+		return astiav.ChannelLayoutSurround
+	case 4:
+		return astiav.ChannelLayoutQuad
+	case 5:
+		return astiav.ChannelLayout5Point0
+	case 6:
+		return astiav.ChannelLayout5Point1
+	case 7:
+		return astiav.ChannelLayout6Point1
+	case 8:
+		return astiav.ChannelLayout7Point1
+	}
+	return astiav.ChannelLayout{}
+}

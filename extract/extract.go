@@ -1,0 +1,335 @@
+package extract
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/asticode/go-astiav"
+)
+
+// Extract reads media from src and writes the selected audio to dst in
+// opts.Format. src may be any io.Reader: an io.ReadSeeker is read in place,
+// anything else is spooled to an unlinked temporary file as it is read, so an
+// MP4 whose index sits at the end still opens. Formats whose header is
+// completed at the end (wav, mp3, m4a, flac, wma) are spooled too when dst
+// cannot seek, so the bytes written are always a complete file.
+//
+// A nil opts means all defaults. The returned error wraps one of the package's
+// sentinel errors; on error, bytes may already have been written to dst.
+func Extract(ctx context.Context, dst io.Writer, src io.Reader, opts *Options) (*Result, error) {
+	o, err := opts.normalized()
+	if err != nil {
+		return nil, fmt.Errorf("extract: %w", err)
+	}
+	if dst == nil || src == nil {
+		return nil, fmt.Errorf("extract: %w: nil reader or writer", ErrUnsupportedOption)
+	}
+	res, err := extractTo(ctx, dst, source{r: src}, o)
+	if err != nil {
+		return nil, fmt.Errorf("extract: %w", err)
+	}
+	return res, nil
+}
+
+// ExtractFile extracts from the file at srcPath into dstPath. When
+// opts.Format is empty it is inferred from dstPath's extension (MP3 when the
+// extension is not a known format). The output is written to a temporary
+// file beside dstPath and renamed into place only on success: a failed or
+// canceled extraction leaves nothing behind.
+func ExtractFile(ctx context.Context, dstPath, srcPath string, opts *Options) (*Result, error) {
+	var o Options
+	if opts != nil {
+		o = *opts
+	}
+	if o.Format == "" {
+		if f, ok := FormatFromPath(dstPath); ok {
+			o.Format = f
+		}
+	}
+	o, err := o.normalized()
+	if err != nil {
+		return nil, fmt.Errorf("extract: %w", err)
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(dstPath), "."+filepath.Base(dstPath)+".*.part")
+	if err != nil {
+		return nil, fmt.Errorf("extract: create output: %w: %w", ErrOutput, err)
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			tmp.Close()
+			os.Remove(tmp.Name())
+		}
+	}()
+	res, err := extractTo(ctx, tmp, source{path: srcPath}, o)
+	if err != nil {
+		return nil, fmt.Errorf("extract: %w", err)
+	}
+	if err := tmp.Close(); err != nil {
+		return nil, fmt.Errorf("extract: close output: %w: %w", ErrOutput, err)
+	}
+	if err := os.Rename(tmp.Name(), dstPath); err != nil {
+		return nil, fmt.Errorf("extract: rename output: %w: %w", ErrOutput, err)
+	}
+	ok = true
+	return res, nil
+}
+
+// extractTo picks how to reach dst: in place when it seeks (or the format
+// never needs to), through a spool file when the muxer must patch its header.
+func extractTo(ctx context.Context, dst io.Writer, src source, o Options) (*Result, error) {
+	sp := specs[o.Format]
+	if ws, ok := dst.(io.WriteSeeker); ok && writerSeeks(ws) {
+		return run(ctx, ws, true, src, o)
+	}
+	if !sp.seekableOutput {
+		return run(ctx, streamWriter{dst}, false, src, o)
+	}
+	f, err := os.CreateTemp("", "audex-out-*")
+	if err != nil {
+		return nil, fmt.Errorf("create spool: %w: %w", ErrOutput, err)
+	}
+	os.Remove(f.Name())
+	defer f.Close()
+	res, err := run(ctx, f, true, src, o)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return nil, fmt.Errorf("rewind spool: %w: %w", ErrOutput, err)
+	}
+	if _, err := io.Copy(dst, f); err != nil {
+		return nil, fmt.Errorf("copy spool: %w: %w", ErrOutput, err)
+	}
+	return res, nil
+}
+
+func writerSeeks(ws io.WriteSeeker) bool {
+	if f, ok := ws.(*os.File); ok {
+		st, err := f.Stat()
+		return err == nil && st.Mode().IsRegular()
+	}
+	_, err := ws.Seek(0, io.SeekCurrent)
+	return err == nil
+}
+
+// streamWriter is a plain io.Writer for muxers that never seek.
+type streamWriter struct{ io.Writer }
+
+func (streamWriter) Seek(int64, int) (int64, error) { return 0, errors.New("not seekable") }
+
+// run is one extraction: open, pick the track, then copy or transcode.
+func run(ctx context.Context, w io.WriteSeeker, seekable bool, src source, o Options) (*Result, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrCanceled, err)
+	}
+	in, err := openInput(ctx, src, o.Limits, o.Logger)
+	if err != nil {
+		return nil, err
+	}
+	defer in.close()
+
+	st, track, err := selectTrack(in.fc, o)
+	if err != nil {
+		return nil, err
+	}
+	cp := st.CodecParameters()
+	if cp.SampleRate() <= 0 || cp.SampleRate() > o.Limits.MaxSampleRate {
+		return nil, fmt.Errorf("%w: sample rate %d Hz", ErrUnsupportedInput, cp.SampleRate())
+	}
+	if ch := cp.ChannelLayout().Channels(); ch <= 0 || ch > o.Limits.MaxChannels {
+		return nil, fmt.Errorf("%w: %d channels", ErrUnsupportedInput, ch)
+	}
+
+	p := &pipeline{ctx: ctx, o: o, in: in, st: st, track: track, spec: specs[o.Format]}
+	p.wr = &writer{w: w, limit: o.Limits.MaxOutputBytes}
+	p.seekable = seekable
+	defer p.close()
+	if p.copyable() {
+		return p.copyPackets()
+	}
+	if o.Copy == CopyAlways {
+		return nil, fmt.Errorf("%w: cannot stream-copy %s into %s", ErrUnsupportedOption, track.Codec, o.Format)
+	}
+	return p.transcode()
+}
+
+// selectTrack applies Track / Language / FFmpeg's choice and discards every
+// other stream at the demuxer.
+func selectTrack(fc *astiav.FormatContext, o Options) (*astiav.Stream, AudioTrack, error) {
+	tracks := audioTracks(fc)
+	if len(tracks) == 0 {
+		return nil, AudioTrack{}, ErrNoAudio
+	}
+	var chosen *AudioTrack
+	switch {
+	case o.Track > 0:
+		if o.Track > len(tracks) {
+			return nil, AudioTrack{}, fmt.Errorf("%w: track %d (input has %d audio tracks)", ErrTrackNotFound, o.Track, len(tracks))
+		}
+		chosen = &tracks[o.Track-1]
+		if o.Language != "" && !langMatch(chosen.Language, o.Language) {
+			return nil, AudioTrack{}, fmt.Errorf("%w: track %d is %q, not %q", ErrTrackNotFound, o.Track, chosen.Language, o.Language)
+		}
+	case o.Language != "":
+		for i := range tracks {
+			if langMatch(tracks[i].Language, o.Language) {
+				chosen = &tracks[i]
+				break
+			}
+		}
+		if chosen == nil {
+			return nil, AudioTrack{}, fmt.Errorf("%w: no audio track in language %q", ErrTrackNotFound, o.Language)
+		}
+	default:
+		chosen = &tracks[bestTrack(fc, tracks)-1]
+	}
+	var st *astiav.Stream
+	for _, s := range fc.Streams() {
+		if s.Index() == chosen.Index {
+			st = s
+			s.SetDiscard(astiav.DiscardDefault)
+		} else {
+			s.SetDiscard(astiav.DiscardAll)
+		}
+	}
+	return st, *chosen, nil
+}
+
+func langMatch(have, want string) bool {
+	if len(have) != len(want) {
+		// Accept ISO 639-1 "en" for ISO 639-2 "eng" by prefix.
+		return len(want) == 2 && len(have) == 3 && have[:2] == want
+	}
+	return have == want
+}
+
+// bestTrack returns FFmpeg's pick as a 1-based track number.
+func bestTrack(fc *astiav.FormatContext, tracks []AudioTrack) int {
+	s, _, err := fc.FindBestStream(astiav.MediaTypeAudio, -1, -1)
+	if err == nil && s != nil {
+		for _, t := range tracks {
+			if t.Index == s.Index() {
+				return t.Track
+			}
+		}
+	}
+	return 1
+}
+
+// pipeline holds one extraction's FFmpeg objects. All of them live and die on
+// the calling goroutine; close frees them in reverse order.
+type pipeline struct {
+	ctx      context.Context
+	o        Options
+	in       *input
+	st       *astiav.Stream
+	track    AudioTrack
+	spec     encSpec
+	wr       *writer
+	seekable bool
+	closers  []func()
+
+	ofc *astiav.FormatContext
+	ost *astiav.Stream
+}
+
+func (p *pipeline) close() {
+	for i := len(p.closers) - 1; i >= 0; i-- {
+		p.closers[i]()
+	}
+	p.closers = nil
+}
+
+func (p *pipeline) defer_(f func()) { p.closers = append(p.closers, f) }
+
+// t0 is the zero of the presentation timeline in AV_TIME_BASE units.
+func (p *pipeline) t0() int64 {
+	if s := p.in.fc.StartTime(); s != astiav.NoPtsValue {
+		return s
+	}
+	return 0
+}
+
+// openOutput sets up the muxer over the Go writer; params come from enc, or
+// from the input stream when copying.
+func (p *pipeline) openOutput(configure func(ost *astiav.Stream) error) error {
+	ofc, err := astiav.AllocOutputFormatContext(nil, p.spec.muxer, "")
+	if err != nil || ofc == nil {
+		return fmt.Errorf("open output: muxer %s: %w", p.spec.muxer, err)
+	}
+	p.defer_(ofc.Free)
+	var seek astiav.IOContextSeekFunc
+	if p.seekable {
+		seek = p.wr.seek
+	}
+	ioc, err := astiav.AllocIOContext(ioBufferSize, true, nil, seek, p.wr.write)
+	if err != nil {
+		return fmt.Errorf("open output: %w", err)
+	}
+	p.defer_(ioc.Free)
+	ofc.SetPb(ioc)
+	p.defer_(attach(p.o.Logger, ofc))
+	ost := ofc.NewStream(nil)
+	if ost == nil {
+		return errors.New("open output: allocating stream failed")
+	}
+	if err := configure(ost); err != nil {
+		return err
+	}
+	if err := ofc.WriteHeader(nil); err != nil {
+		return p.outErr("write header", err)
+	}
+	p.ofc, p.ost = ofc, ost
+	return nil
+}
+
+// outErr attributes a muxer failure: the Go writer's own error (ENOSPC, the
+// byte limit) beats FFmpeg's generic EIO.
+func (p *pipeline) outErr(step string, err error) error {
+	if errors.Is(p.wr.err, errLimit) {
+		return fmt.Errorf("%s: %w: more than %d bytes", step, ErrOutputLimit, p.o.Limits.MaxOutputBytes)
+	}
+	if p.wr.err != nil {
+		return fmt.Errorf("%s: %w: %w", step, ErrOutput, p.wr.err)
+	}
+	if ctxErr := p.ctx.Err(); ctxErr != nil {
+		return fmt.Errorf("%s: %w: %w", step, ErrCanceled, ctxErr)
+	}
+	return fmt.Errorf("%s: %w", step, err)
+}
+
+func (p *pipeline) finishOutput() error {
+	if err := p.ofc.WriteTrailer(); err != nil {
+		return p.outErr("write trailer", err)
+	}
+	p.ofc.Pb().Flush()
+	if p.wr.err != nil {
+		return p.outErr("flush output", p.wr.err)
+	}
+	return nil
+}
+
+func (p *pipeline) canceled() error {
+	if err := p.ctx.Err(); err != nil {
+		return fmt.Errorf("%w: %w", ErrCanceled, err)
+	}
+	return nil
+}
+
+// durationOf converts samples at rate to a time.Duration, rounded to the
+// nearest nanosecond.
+func durationOf(samples int64, rate int) time.Duration {
+	return time.Duration(math.Round(float64(samples) * 1e9 / float64(rate)))
+}
+
+// samplesOf converts d to samples at rate, rounded to the nearest sample.
+func samplesOf(d time.Duration, rate int) int64 {
+	return int64(math.Round(d.Seconds() * float64(rate)))
+}

@@ -1,0 +1,149 @@
+package extract
+
+// The few FFmpeg calls go-astiav v0.39.0 does not wrap. They take the raw
+// pointers go-astiav exposes through UnsafePointer and never keep them.
+
+//#cgo pkg-config: libavformat libavcodec libavutil
+//#include <libavcodec/avcodec.h>
+//#include <libavutil/audio_fifo.h>
+//#include <libavutil/channel_layout.h>
+//#include <libavutil/samplefmt.h>
+//
+//static const char *audex_profile_name(int id, int p) { return avcodec_profile_name(id, p); }
+//static int audex_initial_padding(AVCodecContext *c) { return c->initial_padding; }
+//static int audex_small_last_frame(AVCodecContext *c) {
+//	return (c->codec->capabilities & (AV_CODEC_CAP_SMALL_LAST_FRAME | AV_CODEC_CAP_VARIABLE_FRAME_SIZE)) != 0;
+//}
+//static int audex_has_delay(AVCodecContext *c) { return (c->codec->capabilities & AV_CODEC_CAP_DELAY) != 0; }
+//static void audex_flush(AVCodecContext *c) { avcodec_flush_buffers(c); }
+//static int audex_set_pkt_timebase(AVCodecContext *c, int num, int den) {
+//	c->pkt_timebase = (AVRational){num, den};
+//	return 0;
+//}
+//// Gives a frame whose layout FFmpeg left unspecified the default layout for
+//// its channel count, so the resampler can map it.
+//static void audex_fix_layout(AVFrame *f) {
+//	if (f->ch_layout.order == AV_CHANNEL_ORDER_UNSPEC && f->ch_layout.nb_channels > 0) {
+//		int n = f->ch_layout.nb_channels;
+//		av_channel_layout_uninit(&f->ch_layout);
+//		av_channel_layout_default(&f->ch_layout, n);
+//	}
+//}
+//static AVAudioFifo *audex_fifo_alloc(int fmt, int channels) {
+//	return av_audio_fifo_alloc(fmt, channels, 4096);
+//}
+//static void audex_fifo_free(AVAudioFifo *f) { av_audio_fifo_free(f); }
+//static int audex_fifo_size(AVAudioFifo *f) { return av_audio_fifo_size(f); }
+//// Writes samples [offset, offset+n) of a frame.
+//static int audex_fifo_write(AVAudioFifo *f, AVFrame *fr, int offset, int n) {
+//	void *ptrs[64];
+//	int ch = fr->ch_layout.nb_channels;
+//	int planar = av_sample_fmt_is_planar(fr->format);
+//	int planes = planar ? ch : 1;
+//	int step = av_get_bytes_per_sample(fr->format) * (planar ? 1 : ch);
+//	if (planes > 64) return AVERROR(EINVAL);
+//	for (int i = 0; i < planes; i++) ptrs[i] = fr->extended_data[i] + (size_t)offset * step;
+//	return av_audio_fifo_write(f, ptrs, n);
+//}
+//static int audex_fifo_write_silence(AVAudioFifo *f, int fmt, int channels, int n) {
+//	uint8_t **data = NULL;
+//	int ret = av_samples_alloc_array_and_samples(&data, NULL, channels, n, fmt, 0);
+//	if (ret < 0) return ret;
+//	av_samples_set_silence(data, 0, n, channels, fmt);
+//	ret = av_audio_fifo_write(f, (void **)data, n);
+//	av_freep(&data[0]);
+//	av_freep(&data);
+//	return ret;
+//}
+//static int audex_fifo_read(AVAudioFifo *f, AVFrame *fr, int n) {
+//	return av_audio_fifo_read(f, (void **)fr->extended_data, n);
+//}
+import "C"
+
+import "github.com/asticode/go-astiav"
+
+func initialPadding(cc *astiav.CodecContext) int {
+	return int(C.audex_initial_padding((*C.AVCodecContext)(cc.UnsafePointer())))
+}
+
+func profileName(id astiav.CodecID, p astiav.Profile) string {
+	if n := C.audex_profile_name(C.int(id), C.int(p)); n != nil {
+		return C.GoString(n)
+	}
+	return ""
+}
+
+func acceptsSmallLastFrame(cc *astiav.CodecContext) bool {
+	return C.audex_small_last_frame((*C.AVCodecContext)(cc.UnsafePointer())) != 0
+}
+
+func hasDelay(cc *astiav.CodecContext) bool {
+	return C.audex_has_delay((*C.AVCodecContext)(cc.UnsafePointer())) != 0
+}
+
+func flushDecoder(cc *astiav.CodecContext) {
+	C.audex_flush((*C.AVCodecContext)(cc.UnsafePointer()))
+}
+
+func setPktTimebase(cc *astiav.CodecContext, tb astiav.Rational) {
+	C.audex_set_pkt_timebase((*C.AVCodecContext)(cc.UnsafePointer()), C.int(tb.Num()), C.int(tb.Den()))
+}
+
+func fixLayout(f *astiav.Frame) {
+	C.audex_fix_layout((*C.AVFrame)(f.UnsafePointer()))
+}
+
+// fifo buffers converted samples between the resampler and a fixed-frame
+// encoder, and lets the pipeline write part of a frame (trimming) or silence.
+type fifo struct {
+	c        *C.AVAudioFifo
+	fmt      astiav.SampleFormat
+	channels int
+}
+
+func newFIFO(f astiav.SampleFormat, channels int) *fifo {
+	c := C.audex_fifo_alloc(C.int(f), C.int(channels))
+	if c == nil {
+		return nil
+	}
+	return &fifo{c: c, fmt: f, channels: channels}
+}
+
+func (q *fifo) free() {
+	if q.c != nil {
+		C.audex_fifo_free(q.c)
+		q.c = nil
+	}
+}
+
+func (q *fifo) size() int { return int(C.audex_fifo_size(q.c)) }
+
+func (q *fifo) write(f *astiav.Frame, offset, n int) error {
+	if n <= 0 {
+		return nil
+	}
+	return avErr(int(C.audex_fifo_write(q.c, (*C.AVFrame)(f.UnsafePointer()), C.int(offset), C.int(n))))
+}
+
+func (q *fifo) writeSilence(n int) error {
+	for n > 0 {
+		chunk := min(n, 1<<16)
+		if err := avErr(int(C.audex_fifo_write_silence(q.c, C.int(q.fmt), C.int(q.channels), C.int(chunk)))); err != nil {
+			return err
+		}
+		n -= chunk
+	}
+	return nil
+}
+
+// read moves n samples into f, which must have a buffer for at least n.
+func (q *fifo) read(f *astiav.Frame, n int) error {
+	return avErr(int(C.audex_fifo_read(q.c, (*C.AVFrame)(f.UnsafePointer()), C.int(n))))
+}
+
+func avErr(ret int) error {
+	if ret < 0 {
+		return astiav.Error(ret)
+	}
+	return nil
+}

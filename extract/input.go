@@ -1,0 +1,234 @@
+package extract
+
+//#cgo pkg-config: libavformat libavcodec libavutil
+//#include <libavformat/avformat.h>
+//
+//static const char *audex_probe_format(uint8_t *buf, int size, int *score) {
+//	AVProbeData pd = { .filename = "", .buf = buf, .buf_size = size, .mime_type = NULL };
+//	const AVInputFormat *f = av_probe_input_format3(&pd, 1, score);
+//	return f ? f->name : NULL;
+//}
+import "C"
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strconv"
+	"strings"
+	"unsafe"
+
+	"github.com/asticode/go-astiav"
+)
+
+// demuxers audex opens. Anything else FFmpeg recognizes (and the build has
+// no playlist, concat or other nested-open demuxer at all) is refused.
+var allowedDemuxers = []string{
+	"mov", "matroska", "webm", "flv", "live_flv", "avi", "mpegts", "mpeg", "mp3", "aac",
+	"wav", "w64", "ogg", "flac", "ac3", "eac3", "amr", "amrnb", "amrwb", "asf", "asf_o",
+	"aiff", "caf", "dts", "truehd", "mlp",
+}
+
+// Only audio decoders may be opened, by probing or by us: a video decoder is
+// never started on untrusted input.
+var allowedDecoders = "aac,aac_fixed,aac_latm,mp1,mp1float,mp2,mp2float,mp3,mp3float,mp3adu,opus,libopus," +
+	"vorbis,flac,alac,ac3,ac3_fixed,eac3,truehd,mlp,dca,wmav1,wmav2,wmapro,wmalossless,amrnb,amrwb," +
+	"nellymoser,speex,gsm,gsm_ms,pcm_s8,pcm_u8,pcm_s16le,pcm_s16be,pcm_u16le,pcm_s24le,pcm_s24be," +
+	"pcm_s32le,pcm_s32be,pcm_f32le,pcm_f32be,pcm_f64le,pcm_f64be,pcm_alaw,pcm_mulaw,pcm_dvd,pcm_bluray," +
+	"adpcm_ima_wav,adpcm_ima_qt,adpcm_ms,adpcm_swf,adpcm_g726,adpcm_yamaha"
+
+// input is an opened demuxer over a Go reader. close releases everything, in
+// reverse order of acquisition.
+type input struct {
+	fc      *astiav.FormatContext
+	rd      *reader
+	closers []func()
+}
+
+func (in *input) close() {
+	for i := len(in.closers) - 1; i >= 0; i-- {
+		in.closers[i]()
+	}
+	in.closers = nil
+}
+
+// source is what the caller handed us: a path or a reader.
+type source struct {
+	path string
+	r    io.Reader
+}
+
+// openInput opens src through custom IO (so cancellation reaches every read),
+// identifies the container itself (to tell "not media" from "broken media"),
+// and reads stream parameters within the limits.
+func openInput(ctx context.Context, src source, lim Limits, lg *slog.Logger) (_ *input, err error) {
+	installLog()
+	in := &input{}
+	defer func() {
+		if err != nil {
+			in.close()
+		}
+	}()
+
+	var rs io.ReadSeeker
+	switch {
+	case src.path != "":
+		f, err := os.Open(src.path)
+		if err != nil {
+			return nil, fmt.Errorf("open input: %w", err)
+		}
+		in.closers = append(in.closers, func() { f.Close() })
+		rs = f
+	case src.r != nil:
+		if s, ok := src.r.(io.ReadSeeker); ok && seekable(s) {
+			rs = s
+		} else {
+			sp, err := newSpool(src.r, "")
+			if err != nil {
+				return nil, err
+			}
+			in.closers = append(in.closers, func() { sp.Close() })
+			rs = sp
+		}
+	default:
+		return nil, errors.New("open input: no source")
+	}
+	in.rd = newReader(ctx, rs)
+
+	name, err := probeFormat(in.rd, lim)
+	if err != nil {
+		return nil, err
+	}
+	ifmt := astiav.FindInputFormat(name)
+	if ifmt == nil || !allowedDemuxer(name) {
+		return nil, fmt.Errorf("%w: %s container", ErrUnsupportedInput, name)
+	}
+
+	ioc, err := astiav.AllocIOContext(ioBufferSize, false, in.rd.read, in.rd.seek, nil)
+	if err != nil {
+		return nil, fmt.Errorf("open input: %w", err)
+	}
+	in.closers = append(in.closers, ioc.Free)
+
+	fc := astiav.AllocFormatContext()
+	if fc == nil {
+		return nil, errors.New("open input: allocating format context failed")
+	}
+	in.closers = append(in.closers, fc.Free)
+	fc.SetPb(ioc)
+	// Flag the context as using custom IO so FFmpeg never closes our pb.
+	fc.SetFlags(fc.Flags().Add(astiav.FormatContextFlagCustomIo))
+
+	ii := astiav.NewIOInterrupter()
+	in.closers = append(in.closers, ii.Free)
+	fc.SetIOInterrupter(ii)
+	stop := context.AfterFunc(ctx, ii.Interrupt)
+	in.closers = append(in.closers, func() { stop() })
+	in.closers = append(in.closers, attach(lg, fc))
+
+	d := astiav.NewDictionary()
+	defer d.Free()
+	for k, v := range map[string]string{
+		"probesize":          strconv.FormatInt(lim.ProbeSize, 10),
+		"analyzeduration":    strconv.FormatInt(lim.AnalyzeDuration.Microseconds(), 10),
+		"max_streams":        strconv.Itoa(lim.MaxStreams),
+		"fpsprobesize":       "0",
+		"format_whitelist":   strings.Join(allowedDemuxers, ","),
+		"codec_whitelist":    allowedDecoders,
+		"protocol_whitelist": "none",
+	} {
+		if err := d.Set(k, v, 0); err != nil {
+			return nil, fmt.Errorf("open input: option %s: %w", k, err)
+		}
+	}
+	if err := fc.OpenInput("", ifmt, d); err != nil {
+		return nil, in.wrapErr("open input", err, ErrInvalidInput)
+	}
+	in.closers = append(in.closers, fc.CloseInput)
+	in.fc = fc
+	if fc.NbStreams() > lim.MaxStreams {
+		return nil, fmt.Errorf("%w: %d streams (limit %d)", ErrTooManyStreams, fc.NbStreams(), lim.MaxStreams)
+	}
+	if err := fc.FindStreamInfo(nil); err != nil {
+		return nil, in.wrapErr("read stream info", err, ErrInvalidInput)
+	}
+	return in, nil
+}
+
+// wrapErr turns an FFmpeg error into one of ours: cancellation first, then a
+// reader's own failure, then the given class.
+func (in *input) wrapErr(step string, err error, class error) error {
+	if ctxErr := in.rd.ctx.Err(); ctxErr != nil {
+		return fmt.Errorf("%s: %w: %w", step, ErrCanceled, ctxErr)
+	}
+	if in.rd.err != nil {
+		return fmt.Errorf("%s: read: %w", step, in.rd.err)
+	}
+	return fmt.Errorf("%s: %w: %w", step, class, err)
+}
+
+func seekable(s io.Seeker) bool {
+	_, err := s.Seek(0, io.SeekCurrent)
+	return err == nil
+}
+
+func allowedDemuxer(name string) bool {
+	for _, n := range strings.Split(name, ",") {
+		for _, a := range allowedDemuxers {
+			if n == a {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// probeFormat identifies the container from the first bytes, the way
+// avformat_open_input would (growing the window until the score is
+// convincing), then rewinds.
+func probeFormat(rd *reader, lim Limits) (string, error) {
+	const padding = 64 // AVPROBE_PADDING_SIZE and then some
+	maxSize := int(min(lim.ProbeSize, 1<<20))
+	buf := make([]byte, 0, maxSize+padding)
+	best, bestScore := "", 0
+	for size := 2048; ; size *= 2 {
+		size = min(size, maxSize)
+		for len(buf) < size {
+			n, err := rd.read(buf[len(buf):size])
+			buf = buf[:len(buf)+n]
+			if err != nil {
+				if errors.Is(err, astiav.ErrExit) {
+					return "", fmt.Errorf("probe: %w: %w", ErrCanceled, rd.ctx.Err())
+				}
+				if rd.err != nil {
+					return "", fmt.Errorf("probe: read: %w", rd.err)
+				}
+				break // EOF: probe what we have
+			}
+		}
+		if len(buf) == 0 {
+			return "", fmt.Errorf("%w: empty input", ErrUnrecognizedInput)
+		}
+		data := append(buf[:len(buf):len(buf)], make([]byte, padding)...)
+		var score C.int
+		name := C.audex_probe_format((*C.uint8_t)(unsafe.Pointer(&data[0])), C.int(len(buf)), &score)
+		if name != nil && int(score) > bestScore {
+			best, bestScore = C.GoString(name), int(score)
+		}
+		// 25 is AVPROBE_SCORE_RETRY: below it FFmpeg keeps reading.
+		if bestScore > 25 || len(buf) < size || size >= maxSize {
+			break
+		}
+	}
+	rd.pendEOF = false
+	if _, err := rd.r.Seek(0, io.SeekStart); err != nil {
+		return "", fmt.Errorf("probe: rewind: %w", err)
+	}
+	if best == "" {
+		return "", fmt.Errorf("%w: no known container or codec signature", ErrUnrecognizedInput)
+	}
+	return best, nil
+}

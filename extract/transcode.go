@@ -1,0 +1,637 @@
+package extract
+
+import (
+	"errors"
+	"fmt"
+	"math"
+
+	"github.com/asticode/go-astiav"
+)
+
+// preroll is how much audio before the cut is decoded and thrown away, so
+// that decoders with overlapping frames (AAC, MP3's bit reservoir, Opus,
+// Vorbis) and the resampler are settled when the first kept sample arrives.
+const prerollSeconds = 0.3
+
+// transcoder carries the sample-level state of a transcode. Every position is
+// in output-rate samples on the input's presentation timeline.
+type transcoder struct {
+	*pipeline
+	dec, enc *astiav.CodecContext
+	swr      *astiav.SoftwareResampleContext
+	q        *fifo
+	params   encParams
+
+	frameSize  int   // samples per encoder frame (0: any)
+	smallLast  bool  // the encoder takes a short last frame
+	delay      int   // encoder priming (initial_padding)
+	dropPkts   int   // priming packets dropped where the container cannot signal them
+	decDrops   int   // leading frames a decoder swallows by itself
+	prefix     int64 // samples fed before the window so the kept packets line up
+	tail       int64 // silence fed after the window to push the last samples out
+	winStart   int64 // first sample fed to the encoder (start - prefix)
+	winEnd     int64 // one past the last sample wanted
+	maxSamples int64 // output duration limit, for open-ended extractions
+
+	fromStart bool  // decoding from the very beginning of the stream
+	anchored  bool  // nextPos is known
+	nextPos   int64 // position of the next converted sample
+	written   int64 // samples put in the FIFO (silence included)
+	done      bool  // the window is full
+
+	encoded   int64 // samples sent to the encoder
+	pktSeen   int
+	pktKept   int
+	decErrors int
+	lastProg  int64
+
+	frame, out, encFrame *astiav.Frame
+	pkt, encPkt          *astiav.Packet
+}
+
+var errRestart = errors.New("restart from the beginning")
+
+func (p *pipeline) transcode() (*Result, error) {
+	t := &transcoder{pipeline: p}
+	if err := t.openDecoder(); err != nil {
+		return nil, err
+	}
+	if err := t.openEncoder(); err != nil {
+		return nil, err
+	}
+	if err := t.allocFrames(); err != nil {
+		return nil, err
+	}
+	if err := t.seek(); err != nil {
+		return nil, err
+	}
+	for {
+		err := t.decodeAll()
+		if errors.Is(err, errRestart) {
+			if err := t.rewind(); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		break
+	}
+	if err := t.flush(); err != nil {
+		return nil, err
+	}
+	return t.result()
+}
+
+func (t *transcoder) openDecoder() error {
+	cp := t.st.CodecParameters()
+	codec := astiav.FindDecoder(cp.CodecID())
+	if codec == nil {
+		return fmt.Errorf("%w: no decoder for %s", ErrUnsupportedInput, cp.CodecID())
+	}
+	dec := astiav.AllocCodecContext(codec)
+	if dec == nil {
+		return errors.New("open decoder: allocating codec context failed")
+	}
+	t.defer_(dec.Free)
+	if err := cp.ToCodecContext(dec); err != nil {
+		return fmt.Errorf("open decoder: %w", err)
+	}
+	dec.SetThreadCount(t.o.Limits.DecoderThreads)
+	setPktTimebase(dec, t.st.TimeBase())
+	t.defer_(attach(t.o.Logger, dec))
+	if err := dec.Open(codec, nil); err != nil {
+		return fmt.Errorf("open decoder %s: %w: %w", codec.Name(), ErrInvalidInput, err)
+	}
+	t.dec = dec
+	return nil
+}
+
+func (t *transcoder) openEncoder() error {
+	codec := astiav.FindEncoderByName(t.spec.encoder)
+	if codec == nil {
+		return fmt.Errorf("%w: encoder %s is not in this FFmpeg build", ErrUnsupportedFormat, t.spec.encoder)
+	}
+	srcLayout := t.dec.ChannelLayout()
+	if !srcLayout.Valid() || srcLayout.Channels() == 0 {
+		srcLayout = defaultLayout(t.st.CodecParameters().ChannelLayout().Channels())
+	}
+	params, err := chooseParams(t.spec, codec, t.o, t.dec.SampleRate(), srcLayout, t.dec.SampleFormat())
+	if err != nil {
+		return err
+	}
+	enc := astiav.AllocCodecContext(codec)
+	if enc == nil {
+		return errors.New("open encoder: allocating codec context failed")
+	}
+	t.defer_(enc.Free)
+	enc.SetSampleRate(params.rate)
+	enc.SetChannelLayout(params.layout)
+	enc.SetSampleFormat(params.fmt)
+	enc.SetTimeBase(astiav.NewRational(1, params.rate))
+	if params.bitrate > 0 {
+		enc.SetBitRate(params.bitrate)
+	}
+	if of := astiav.FindOutputFormat(t.spec.muxer); of != nil && of.Flags().Has(astiav.IOFormatFlagGlobalheader) {
+		enc.SetFlags(enc.Flags().Add(astiav.CodecContextFlagGlobalHeader))
+	}
+	t.defer_(attach(t.o.Logger, enc))
+	if err := enc.Open(codec, nil); err != nil {
+		return fmt.Errorf("open encoder %s (%d Hz, %s, %d bit/s): %w: %w", codec.Name(), params.rate, params.layout, params.bitrate, ErrUnsupportedOption, err)
+	}
+	t.enc, t.params = enc, params
+	t.frameSize = enc.FrameSize()
+	t.smallLast = acceptsSmallLastFrame(enc)
+	t.delay = initialPadding(enc)
+	if t.spec.roundTrip != nil && t.frameSize > 0 {
+		// Compensate what the container cannot signal: drop whole priming
+		// packets and shift the input so the first kept one starts at Start.
+		r, drops := t.spec.roundTrip(enc)
+		if r > 0 {
+			t.dropPkts = (r + t.frameSize - 1) / t.frameSize
+			if !hasDelay(enc) {
+				t.tail = int64(r)
+			}
+		}
+		t.prefix = int64(t.dropPkts*t.frameSize - r)
+		t.decDrops = drops
+	}
+	rate := params.rate
+	start := samplesOf(t.o.Start, rate)
+	t.winStart = start - t.prefix
+	t.winEnd = math.MaxInt64
+	if t.o.Duration > 0 {
+		t.winEnd = start + samplesOf(t.o.Duration, rate)
+	}
+	t.maxSamples = samplesOf(t.o.Limits.MaxOutputDuration, rate)
+
+	if err := t.openOutput(func(ost *astiav.Stream) error {
+		if err := ost.CodecParameters().FromCodecContext(enc); err != nil {
+			return fmt.Errorf("open output: %w", err)
+		}
+		ost.SetTimeBase(enc.TimeBase())
+		return nil
+	}); err != nil {
+		return err
+	}
+	t.q = newFIFO(params.fmt, params.layout.Channels())
+	if t.q == nil {
+		return errors.New("allocating audio FIFO failed")
+	}
+	t.defer_(t.q.free)
+	return nil
+}
+
+func (t *transcoder) allocFrames() error {
+	t.frame, t.out, t.encFrame = astiav.AllocFrame(), astiav.AllocFrame(), astiav.AllocFrame()
+	t.pkt, t.encPkt = astiav.AllocPacket(), astiav.AllocPacket()
+	for _, f := range []*astiav.Frame{t.frame, t.out, t.encFrame} {
+		if f == nil {
+			return errors.New("allocating frame failed")
+		}
+		t.defer_(f.Free)
+	}
+	for _, p := range []*astiav.Packet{t.pkt, t.encPkt} {
+		if p == nil {
+			return errors.New("allocating packet failed")
+		}
+		t.defer_(p.Free)
+	}
+	n := t.frameSize
+	if n <= 0 {
+		n = 4096
+	}
+	t.encFrame.SetNbSamples(n)
+	t.encFrame.SetSampleFormat(t.params.fmt)
+	t.encFrame.SetChannelLayout(t.params.layout)
+	t.encFrame.SetSampleRate(t.params.rate)
+	if err := t.encFrame.AllocBuffer(0); err != nil {
+		return fmt.Errorf("allocating encoder frame: %w", err)
+	}
+	return t.newResampler()
+}
+
+func (t *transcoder) newResampler() error {
+	if t.swr != nil {
+		t.swr.Free()
+	}
+	t.swr = astiav.AllocSoftwareResampleContext()
+	if t.swr == nil {
+		return errors.New("allocating resampler failed")
+	}
+	return nil
+}
+
+func (t *transcoder) freeResampler() {
+	if t.swr != nil {
+		t.swr.Free()
+		t.swr = nil
+	}
+}
+
+// seek jumps close before the window so a cut deep into a long file costs
+// what a cut at its start does. Decoding from the beginning is the fallback
+// whenever the demuxer cannot land early enough.
+func (t *transcoder) seek() error {
+	t.defer_(t.freeResampler)
+	rate := t.params.rate
+	target := float64(t.winStart)/float64(rate) - prerollSeconds
+	if target <= 0 {
+		t.fromStart = true
+		return nil
+	}
+	ts := astiav.RescaleQ(t.t0()+int64(target*1e6), astiav.NewRational(1, astiav.TimeBase), t.st.TimeBase())
+	if err := t.in.fc.SeekFrame(t.st.Index(), ts, astiav.NewSeekFlags(astiav.SeekFlagBackward)); err != nil {
+		if e := t.in.wrapErr("seek", err, ErrInvalidInput); errors.Is(e, ErrCanceled) {
+			return e
+		}
+		return t.rewind()
+	}
+	return nil
+}
+
+// rewind restarts decoding at the first packet of the stream.
+func (t *transcoder) rewind() error {
+	ts := t.st.StartTime()
+	if ts == astiav.NoPtsValue {
+		ts = 0
+	}
+	if err := t.in.fc.SeekFrame(t.st.Index(), ts, astiav.NewSeekFlags(astiav.SeekFlagBackward)); err != nil {
+		if err := t.in.fc.SeekFrame(-1, 0, astiav.NewSeekFlags(astiav.SeekFlagByte)); err != nil {
+			return t.in.wrapErr("seek to start", err, ErrInvalidInput)
+		}
+	}
+	flushDecoder(t.dec)
+	if err := t.newResampler(); err != nil {
+		return err
+	}
+	t.fromStart, t.anchored = true, false
+	return nil
+}
+
+// decodeAll reads and decodes packets until the window is full or the input
+// ends.
+func (t *transcoder) decodeAll() error {
+	idx := t.st.Index()
+	for !t.done {
+		if err := t.canceled(); err != nil {
+			return err
+		}
+		err := t.in.fc.ReadFrame(t.pkt)
+		if err != nil {
+			if errors.Is(err, astiav.ErrEof) {
+				break
+			}
+			if e := t.in.wrapErr("read packet", err, ErrInvalidInput); errors.Is(e, ErrCanceled) || t.in.rd.err != nil {
+				return e
+			}
+			// A truncated or damaged container ends the audio here, as a
+			// player would; what came before is kept.
+			break
+		}
+		if t.pkt.StreamIndex() != idx {
+			t.pkt.Unref()
+			continue
+		}
+		err = t.dec.SendPacket(t.pkt)
+		t.pkt.Unref()
+		if err != nil && !errors.Is(err, astiav.ErrEagain) {
+			t.decErrors++
+			continue
+		}
+		if err := t.receiveFrames(); err != nil {
+			return err
+		}
+	}
+	if t.done {
+		return nil
+	}
+	// Drain the decoder at the end of the input.
+	if err := t.dec.SendPacket(nil); err != nil && !errors.Is(err, astiav.ErrEof) {
+		return fmt.Errorf("flush decoder: %w", err)
+	}
+	return t.receiveFrames()
+}
+
+func (t *transcoder) receiveFrames() error {
+	for !t.done {
+		err := t.dec.ReceiveFrame(t.frame)
+		if errors.Is(err, astiav.ErrEagain) || errors.Is(err, astiav.ErrEof) {
+			return nil
+		}
+		if err != nil {
+			t.decErrors++
+			return nil
+		}
+		err = t.process(t.frame)
+		t.frame.Unref()
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// process places one decoded frame on the timeline, converts it to the
+// encoder's format and keeps the part inside the window.
+func (t *transcoder) process(f *astiav.Frame) error {
+	if f.NbSamples() <= 0 {
+		return nil
+	}
+	if f.SampleRate() <= 0 || f.SampleRate() > t.o.Limits.MaxSampleRate {
+		return fmt.Errorf("%w: decoded sample rate %d Hz", ErrUnsupportedInput, f.SampleRate())
+	}
+	fixLayout(f)
+	if !t.anchored {
+		pts := f.Pts()
+		if pts == astiav.NoPtsValue {
+			pts = f.PktDts()
+		}
+		var pos int64
+		switch {
+		case pts != astiav.NoPtsValue:
+			pos = t.toOut(pts)
+		case t.fromStart:
+			pos = t.toOut(max(t.st.StartTime(), 0))
+		default:
+			return errRestart
+		}
+		if pos > t.winStart && t.written == 0 {
+			if !t.fromStart {
+				return errRestart
+			}
+			// The audio starts after the requested start (after the video,
+			// say): what a player gives there is silence.
+			if err := t.fill(pos); err != nil {
+				return err
+			}
+		}
+		t.anchored, t.nextPos = true, pos
+	}
+	if t.passthrough(f) {
+		return t.sink(f)
+	}
+	if err := t.convert(f); err != nil {
+		return err
+	}
+	return nil
+}
+
+// fill writes silence up to position pos (clipped to the window).
+func (t *transcoder) fill(pos int64) error {
+	n := min(pos, t.winEnd) - t.winStart - t.written
+	if n <= 0 {
+		return nil
+	}
+	if err := t.q.writeSilence(int(n)); err != nil {
+		return err
+	}
+	t.written += n
+	if t.winStart+t.written >= t.winEnd {
+		t.done = true
+	}
+	return t.encodeReady(false)
+}
+
+// toOut converts a stream timestamp to an output-rate position relative to
+// the presentation timeline's zero.
+func (t *transcoder) toOut(pts int64) int64 {
+	outTB := astiav.NewRational(1, t.params.rate)
+	return astiav.RescaleQ(pts, t.st.TimeBase(), outTB) - astiav.RescaleQ(t.t0(), astiav.NewRational(1, astiav.TimeBase), outTB)
+}
+
+func (t *transcoder) passthrough(f *astiav.Frame) bool {
+	return f.SampleRate() == t.params.rate && f.SampleFormat() == t.params.fmt && f.ChannelLayout().Equal(t.params.layout)
+}
+
+func (t *transcoder) convert(f *astiav.Frame) error {
+	t.out.Unref()
+	t.setOutParams(t.out)
+	err := t.swr.ConvertFrame(f, t.out)
+	if errors.Is(err, astiav.ErrInputChanged) {
+		// The source changed rate or layout mid-stream: drain the old
+		// resampler, then start a new one.
+		if err := t.drainResampler(); err != nil {
+			return err
+		}
+		if err := t.newResampler(); err != nil {
+			return err
+		}
+		t.out.Unref()
+		t.setOutParams(t.out)
+		err = t.swr.ConvertFrame(f, t.out)
+	}
+	if err != nil {
+		return fmt.Errorf("resample: %w", err)
+	}
+	return t.sink(t.out)
+}
+
+func (t *transcoder) setOutParams(o *astiav.Frame) {
+	o.SetSampleFormat(t.params.fmt)
+	o.SetChannelLayout(t.params.layout)
+	o.SetSampleRate(t.params.rate)
+}
+
+func (t *transcoder) drainResampler() error {
+	for t.swr != nil && !t.done {
+		t.out.Unref()
+		t.setOutParams(t.out)
+		if err := t.swr.ConvertFrame(nil, t.out); err != nil {
+			return fmt.Errorf("flush resampler: %w", err)
+		}
+		if t.out.NbSamples() == 0 {
+			return nil
+		}
+		if err := t.sink(t.out); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// sink keeps the part of a converted chunk that falls inside the window.
+func (t *transcoder) sink(c *astiav.Frame) error {
+	n := int64(c.NbSamples())
+	pos := t.nextPos
+	t.nextPos += n
+	lo, hi := max(pos, t.winStart+t.written), min(pos+n, t.winEnd)
+	if hi > lo {
+		if err := t.q.write(c, int(lo-pos), int(hi-lo)); err != nil {
+			return fmt.Errorf("buffer samples: %w", err)
+		}
+		t.written += hi - lo
+	}
+	if pos+n >= t.winEnd {
+		t.done = true
+	}
+	if t.winEnd == math.MaxInt64 && t.written-t.prefix > t.maxSamples {
+		return fmt.Errorf("%w: more than %v of audio", ErrOutputLimit, t.o.Limits.MaxOutputDuration)
+	}
+	return t.encodeReady(false)
+}
+
+// encodeReady sends whole encoder frames from the FIFO; with last, also the
+// remainder (padded with silence for encoders that need whole frames) and
+// the encoder's flush.
+func (t *transcoder) encodeReady(last bool) error {
+	n := t.frameSize
+	if n <= 0 {
+		n = t.encFrame.NbSamples()
+	}
+	for t.q.size() >= n {
+		if err := t.encodeFromFIFO(n); err != nil {
+			return err
+		}
+	}
+	if !last {
+		t.progress()
+		return nil
+	}
+	if t.tail > 0 {
+		if err := t.q.writeSilence(int(t.tail)); err != nil {
+			return err
+		}
+		for t.q.size() >= n {
+			if err := t.encodeFromFIFO(n); err != nil {
+				return err
+			}
+		}
+	}
+	if rest := t.q.size(); rest > 0 {
+		if !t.smallLast && t.frameSize > 0 {
+			if err := t.q.writeSilence(n - rest); err != nil {
+				return err
+			}
+			rest = n
+		}
+		if err := t.encodeFromFIFO(rest); err != nil {
+			return err
+		}
+	}
+	if err := t.enc.SendFrame(nil); err != nil && !errors.Is(err, astiav.ErrEof) {
+		return fmt.Errorf("flush encoder: %w", err)
+	}
+	return t.writePackets()
+}
+
+func (t *transcoder) encodeFromFIFO(n int) error {
+	if err := t.encFrame.MakeWritable(); err != nil {
+		return fmt.Errorf("encoder frame: %w", err)
+	}
+	t.encFrame.SetNbSamples(n)
+	if err := t.q.read(t.encFrame, n); err != nil {
+		return fmt.Errorf("read FIFO: %w", err)
+	}
+	t.encFrame.SetPts(t.encoded)
+	t.encoded += int64(n)
+	if err := t.enc.SendFrame(t.encFrame); err != nil {
+		return fmt.Errorf("encode: %w", err)
+	}
+	return t.writePackets()
+}
+
+func (t *transcoder) writePackets() error {
+	for {
+		err := t.enc.ReceivePacket(t.encPkt)
+		if errors.Is(err, astiav.ErrEagain) || errors.Is(err, astiav.ErrEof) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("encode: %w", err)
+		}
+		t.pktSeen++
+		if t.pktSeen <= t.dropPkts {
+			t.encPkt.Unref()
+			continue
+		}
+		if t.prefix > 0 {
+			t.encPkt.SetPts(t.encPkt.Pts() - t.prefix)
+			t.encPkt.SetDts(t.encPkt.Dts() - t.prefix)
+		}
+		t.pktKept++
+		t.encPkt.SetStreamIndex(t.ost.Index())
+		t.encPkt.RescaleTs(t.enc.TimeBase(), t.ost.TimeBase())
+		if err := t.ofc.WriteInterleavedFrame(t.encPkt); err != nil {
+			return t.outErr("write packet", err)
+		}
+	}
+}
+
+func (t *transcoder) progress() {
+	if t.o.Progress == nil {
+		return
+	}
+	done := max(t.written-t.prefix, 0)
+	total := t.expected()
+	step := int64(t.params.rate) // at least every second of audio...
+	if total > 0 {
+		step = max(total/100, 1) // ...or every 1%
+	}
+	if done-t.lastProg < step && !(t.done && done != t.lastProg) {
+		return
+	}
+	t.lastProg = done
+	t.o.Progress(Progress{Done: durationOf(done, t.params.rate), Total: durationOf(total, t.params.rate)})
+}
+
+// expected is the output length the caller should see, if known.
+func (t *transcoder) expected() int64 {
+	if t.winEnd != math.MaxInt64 {
+		return t.winEnd - t.winStart - t.prefix
+	}
+	if t.track.Duration > 0 {
+		return max(samplesOf(t.track.Duration-t.o.Start, t.params.rate), 0)
+	}
+	return 0
+}
+
+func (t *transcoder) flush() error {
+	if err := t.drainResampler(); err != nil {
+		return err
+	}
+	if t.written <= t.prefix {
+		if t.o.Start > 0 {
+			return fmt.Errorf("%w: start %v, audio ends earlier", ErrStartBeyondEnd, t.o.Start)
+		}
+		return fmt.Errorf("%w: no decodable audio", ErrInvalidInput)
+	}
+	if err := t.encodeReady(true); err != nil {
+		return err
+	}
+	return t.finishOutput()
+}
+
+func (t *transcoder) result() (*Result, error) {
+	rate := t.params.rate
+	samples := t.written - t.prefix
+	if t.spec.roundTrip != nil && t.frameSize > 0 {
+		// What a decoder plays: every kept packet is a whole frame.
+		samples = int64((t.pktKept - t.decDrops) * t.frameSize)
+	}
+	if t.o.Progress != nil && t.lastProg != t.written-t.prefix {
+		t.o.Progress(Progress{Done: durationOf(t.written-t.prefix, rate), Total: durationOf(t.written-t.prefix, rate)})
+	}
+	bitrate := t.enc.BitRate()
+	if samples > 0 && (bitrate == 0 || t.spec.bitrate == nil) {
+		bitrate = int64(float64(t.wr.end*8) * float64(rate) / float64(samples))
+	}
+	start := samplesOf(t.o.Start, rate)
+	return &Result{
+		Format:        t.o.Format,
+		Codec:         t.enc.CodecID().Name(),
+		SampleRate:    rate,
+		Channels:      t.params.layout.Channels(),
+		ChannelLayout: t.params.layout.String(),
+		Bitrate:       bitrate,
+		Start:         durationOf(start, rate),
+		StartSample:   start,
+		Duration:      durationOf(samples, rate),
+		Samples:       samples,
+		Bytes:         t.wr.end,
+		EncoderDelay:  t.delay,
+		DecodeErrors:  t.decErrors,
+		Input:         t.track,
+	}, nil
+}
