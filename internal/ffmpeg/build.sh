@@ -42,7 +42,7 @@ VIDEO_DECODERS=(h264 hevc mpeg4 h263 flv vp8 vp9 mjpeg rawvideo wrapped_avframe)
 ENCODERS=(libmp3lame pcm_s16le pcm_s24le pcm_f32le aac libvorbis flac wmav2 ac3
   libopencore_amrnb libopus libvo_amrwbenc mp2
   libopenh264 mpeg4 h263 flv libvpx_vp8 rawvideo wrapped_avframe)
-MUXERS=(mp3 wav adts ogg oga opus flac asf ac3 eac3 amr ipod mp4 mov 3gp matroska webm
+MUXERS=(mp3 wav adts ogg oga opus flac asf ac3 eac3 amr ipod mp4 mov tgp matroska webm
   flv avi mpegts null w64)
 PARSERS=(aac aac_latm ac3 mpegaudio opus vorbis flac amr dca mlp
   h264 hevc mpeg4video h263 vp8 vp9 mjpeg)
