@@ -47,6 +47,9 @@ vet: deps
 
 test: deps fmt-check vet
 	$(WITH) $(GO) test -race -count=1 -timeout 20m $(PKGS)
+	@# The leak check measures RSS, which the race detector's shadow memory
+	@# would drown: it runs in a plain build.
+	$(WITH) $(GO) test -count=1 -run 'TestNoLeaks' ./extract
 
 bench: deps
 	$(WITH) $(GO) test -run '^$$' -bench . -benchtime 20x -timeout 60m ./extract

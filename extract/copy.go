@@ -3,6 +3,7 @@ package extract
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/asticode/go-astiav"
 )
@@ -27,13 +28,24 @@ func (p *pipeline) copyable() bool {
 	if o.Format == AAC || o.Start > 0 || o.Duration > 0 {
 		return false
 	}
+	if o.Format == MP3 {
+		// An MP3 stream inside a video container carries its priming
+		// unsignalled, and the copy must too (no LAME tag, see
+		// copyPackets); a raw MP3 source may have signalled it in a LAME
+		// tag the copy would lose, so it is re-encoded.
+		return !strings.HasPrefix(p.in.fc.InputFormat().Name(), "mp3")
+	}
 	return true
 }
 
 // copyPackets remuxes the track's packets into the output container.
 func (p *pipeline) copyPackets() (*Result, error) {
 	cp := p.st.CodecParameters()
-	if err := p.openOutput(func(ost *astiav.Stream) error {
+	var muxOpts map[string]string
+	if p.o.Format == MP3 {
+		muxOpts = map[string]string{"write_xing": "0"}
+	}
+	if err := p.openOutput(muxOpts, func(ost *astiav.Stream) error {
 		if err := cp.Copy(ost.CodecParameters()); err != nil {
 			return fmt.Errorf("open output: %w", err)
 		}

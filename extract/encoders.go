@@ -27,6 +27,10 @@ type encSpec struct {
 	// bitrate returns the default bit rate for a channel count (0: leave
 	// the encoder's own choice).
 	bitrate func(channels int) int64
+	// vbrQuality, when set, encodes in the codec's quality mode (at this
+	// -q value) unless the caller asks for a bit rate: it suits every rate
+	// and channel count, where a fixed default bit rate does not.
+	vbrQuality int
 	// seekableOutput: the muxer patches its header at the end, so a
 	// non-seekable writer gets the output through a spool file.
 	seekableOutput bool
@@ -52,8 +56,7 @@ var specs = map[Format]encSpec{
 		maxRate: 96000, maxChannels: 8, signalsDelay: true, seekableOutput: true,
 		bitrate: perChannel(64000, 512000)},
 	OGG: {muxer: "ogg", encoder: "libvorbis", codec: astiav.CodecIDVorbis,
-		maxRate: 192000, maxChannels: 8, signalsDelay: true,
-		bitrate: perChannel(64000, 500000)},
+		maxRate: 192000, maxChannels: 8, signalsDelay: true, vbrQuality: 4},
 	FLAC: {muxer: "flac", encoder: "flac", codec: astiav.CodecIDFlac,
 		maxRate: 384000, maxChannels: 8, signalsDelay: true, seekableOutput: true},
 	WMA: {muxer: "asf", encoder: "wmav2", codec: astiav.CodecIDWmav2,

@@ -135,7 +135,7 @@ func run(ctx context.Context, w io.WriteSeeker, seekable bool, src source, o Opt
 	}
 	defer in.close()
 
-	st, track, err := selectTrack(in.fc, o)
+	st, track, err := selectTrack(in.fc, in.t0, o)
 	if err != nil {
 		return nil, err
 	}
@@ -162,8 +162,8 @@ func run(ctx context.Context, w io.WriteSeeker, seekable bool, src source, o Opt
 
 // selectTrack applies Track / Language / FFmpeg's choice and discards every
 // other stream at the demuxer.
-func selectTrack(fc *astiav.FormatContext, o Options) (*astiav.Stream, AudioTrack, error) {
-	tracks := audioTracks(fc)
+func selectTrack(fc *astiav.FormatContext, t0 int64, o Options) (*astiav.Stream, AudioTrack, error) {
+	tracks := audioTracks(fc, t0)
 	if len(tracks) == 0 {
 		return nil, AudioTrack{}, ErrNoAudio
 	}
@@ -250,16 +250,11 @@ func (p *pipeline) close() {
 func (p *pipeline) defer_(f func()) { p.closers = append(p.closers, f) }
 
 // t0 is the zero of the presentation timeline in AV_TIME_BASE units.
-func (p *pipeline) t0() int64 {
-	if s := p.in.fc.StartTime(); s != astiav.NoPtsValue {
-		return s
-	}
-	return 0
-}
+func (p *pipeline) t0() int64 { return p.in.t0 }
 
 // openOutput sets up the muxer over the Go writer; params come from enc, or
 // from the input stream when copying.
-func (p *pipeline) openOutput(configure func(ost *astiav.Stream) error) error {
+func (p *pipeline) openOutput(muxOpts map[string]string, configure func(ost *astiav.Stream) error) error {
 	ofc, err := astiav.AllocOutputFormatContext(nil, p.spec.muxer, "")
 	if err != nil || ofc == nil {
 		return fmt.Errorf("open output: muxer %s: %w", p.spec.muxer, err)
@@ -283,7 +278,17 @@ func (p *pipeline) openOutput(configure func(ost *astiav.Stream) error) error {
 	if err := configure(ost); err != nil {
 		return err
 	}
-	if err := ofc.WriteHeader(nil); err != nil {
+	var d *astiav.Dictionary
+	if len(muxOpts) > 0 {
+		d = astiav.NewDictionary()
+		defer d.Free()
+		for k, v := range muxOpts {
+			if err := d.Set(k, v, 0); err != nil {
+				return fmt.Errorf("open output: option %s: %w", k, err)
+			}
+		}
+	}
+	if err := ofc.WriteHeader(d); err != nil {
 		return p.outErr("write header", err)
 	}
 	p.ofc, p.ost = ofc, ost

@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"os"
 	"strconv"
 	"strings"
@@ -45,6 +46,7 @@ var allowedDecoders = "aac,aac_fixed,aac_latm,mp1,mp1float,mp2,mp2float,mp3,mp3f
 type input struct {
 	fc      *astiav.FormatContext
 	rd      *reader
+	t0      int64 // zero of the presentation timeline, AV_TIME_BASE units
 	closers []func()
 }
 
@@ -155,7 +157,74 @@ func openInput(ctx context.Context, src source, lim Limits, lg *slog.Logger) (_ 
 	if err := fc.FindStreamInfo(nil); err != nil {
 		return nil, in.wrapErr("read stream info", err, ErrInvalidInput)
 	}
+	if err := in.findStart(); err != nil {
+		return nil, err
+	}
 	return in, nil
+}
+
+// findStart sets t0, the earliest start of any stream. FFmpeg only dates an
+// H.264 stream after decoding a few of its frames, which audex never does;
+// for those streams it reads the first packets' timestamps itself, then
+// seeks back to the beginning.
+func (in *input) findStart() error {
+	fc := in.fc
+	in.t0 = 0
+	if s := fc.StartTime(); s != astiav.NoPtsValue {
+		in.t0 = s
+	}
+	usTB := astiav.NewRational(1, astiav.TimeBase)
+	first := map[int]int64{}
+	seen := map[int]int{}
+	for _, s := range fc.Streams() {
+		if s.CodecParameters().CodecID() == astiav.CodecIDH264 {
+			first[s.Index()] = math.MaxInt64
+		}
+	}
+	if len(first) == 0 {
+		return nil
+	}
+	pkt := astiav.AllocPacket()
+	if pkt == nil {
+		return errors.New("allocating packet failed")
+	}
+	defer pkt.Free()
+	// A B-frame stream's earliest timestamp is among its first few packets.
+	const perStream, budget = 8, 500
+	done := 0
+	for n := 0; n < budget && done < len(first); n++ {
+		if err := fc.ReadFrame(pkt); err != nil {
+			if errors.Is(err, astiav.ErrExit) {
+				return in.wrapErr("read stream starts", err, ErrInvalidInput)
+			}
+			break
+		}
+		i := pkt.StreamIndex()
+		if cur, ok := first[i]; ok && seen[i] < perStream {
+			ts := pkt.Pts()
+			if ts == astiav.NoPtsValue {
+				ts = pkt.Dts()
+			}
+			if ts != astiav.NoPtsValue {
+				first[i] = min(cur, astiav.RescaleQ(ts, fc.Streams()[i].TimeBase(), usTB))
+			}
+			if seen[i]++; seen[i] == perStream {
+				done++
+			}
+		}
+		pkt.Unref()
+	}
+	for _, ts := range first {
+		if ts != math.MaxInt64 {
+			in.t0 = min(in.t0, ts)
+		}
+	}
+	if err := fc.SeekFrame(-1, math.MinInt64+1, astiav.NewSeekFlags(astiav.SeekFlagBackward)); err != nil {
+		if err := fc.SeekFrame(-1, 0, astiav.NewSeekFlags(astiav.SeekFlagByte)); err != nil {
+			return in.wrapErr("rewind", err, ErrInvalidInput)
+		}
+	}
+	return nil
 }
 
 // wrapErr turns an FFmpeg error into one of ours: cancellation first, then a

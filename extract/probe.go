@@ -42,7 +42,7 @@ func probe(ctx context.Context, src source, limits *Limits) (*Info, error) {
 		Container:         fc.InputFormat().Name(),
 		ContainerLongName: fc.InputFormat().LongName(),
 		Streams:           fc.NbStreams(),
-		AudioTracks:       audioTracks(fc),
+		AudioTracks:       audioTracks(fc, in.t0),
 	}
 	if d := fc.Duration(); d > 0 && d != astiav.NoPtsValue {
 		info.Duration = time.Duration(d) * time.Microsecond
@@ -58,11 +58,7 @@ func probe(ctx context.Context, src source, limits *Limits) (*Info, error) {
 
 // audioTracks describes the audio streams, with times on the presentation
 // timeline (zero = the container's start).
-func audioTracks(fc *astiav.FormatContext) []AudioTrack {
-	t0 := fc.StartTime()
-	if t0 == astiav.NoPtsValue {
-		t0 = 0
-	}
+func audioTracks(fc *astiav.FormatContext, t0 int64) []AudioTrack {
 	usTB := astiav.NewRational(1, 1_000_000)
 	var tracks []AudioTrack
 	for _, s := range fc.Streams() {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strconv"
 
 	"github.com/asticode/go-astiav"
 )
@@ -19,6 +20,7 @@ type transcoder struct {
 	*pipeline
 	dec, enc *astiav.CodecContext
 	swr      *astiav.SoftwareResampleContext
+	swrUsed  bool // swr has been configured by a conversion
 	q        *fifo
 	params   encParams
 
@@ -137,7 +139,15 @@ func (t *transcoder) openEncoder() error {
 		enc.SetFlags(enc.Flags().Add(astiav.CodecContextFlagGlobalHeader))
 	}
 	t.defer_(attach(t.o.Logger, enc))
-	if err := enc.Open(codec, nil); err != nil {
+	var opts *astiav.Dictionary
+	if t.spec.vbrQuality > 0 && params.bitrate == 0 {
+		opts = astiav.NewDictionary()
+		defer opts.Free()
+		const qp2lambda = 118 // FF_QP2LAMBDA
+		opts.Set("flags", "+qscale", 0)
+		opts.Set("global_quality", strconv.Itoa(t.spec.vbrQuality*qp2lambda), 0)
+	}
+	if err := enc.Open(codec, opts); err != nil {
 		return fmt.Errorf("open encoder %s (%d Hz, %s, %d bit/s): %w: %w", codec.Name(), params.rate, params.layout, params.bitrate, ErrUnsupportedOption, err)
 	}
 	t.enc, t.params = enc, params
@@ -166,7 +176,7 @@ func (t *transcoder) openEncoder() error {
 	}
 	t.maxSamples = samplesOf(t.o.Limits.MaxOutputDuration, rate)
 
-	if err := t.openOutput(func(ost *astiav.Stream) error {
+	if err := t.openOutput(nil, func(ost *astiav.Stream) error {
 		if err := ost.CodecParameters().FromCodecContext(enc); err != nil {
 			return fmt.Errorf("open output: %w", err)
 		}
@@ -216,6 +226,7 @@ func (t *transcoder) newResampler() error {
 	if t.swr != nil {
 		t.swr.Free()
 	}
+	t.swrUsed = false
 	t.swr = astiav.AllocSoftwareResampleContext()
 	if t.swr == nil {
 		return errors.New("allocating resampler failed")
@@ -425,6 +436,7 @@ func (t *transcoder) convert(f *astiav.Frame) error {
 	if err != nil {
 		return fmt.Errorf("resample: %w", err)
 	}
+	t.swrUsed = true
 	return t.sink(t.out)
 }
 
@@ -435,7 +447,7 @@ func (t *transcoder) setOutParams(o *astiav.Frame) {
 }
 
 func (t *transcoder) drainResampler() error {
-	for t.swr != nil && !t.done {
+	for t.swr != nil && t.swrUsed && !t.done {
 		t.out.Unref()
 		t.setOutParams(t.out)
 		if err := t.swr.ConvertFrame(nil, t.out); err != nil {

@@ -1,0 +1,57 @@
+// Package extract pulls one audio track out of a video, in-process on
+// FFmpeg's libraries (through github.com/asticode/go-astiav), cut exactly
+// where the caller asks and encoded in the format asked.
+//
+//	res, err := extract.ExtractFile(ctx, "clip.mp3", "talk.mp4", &extract.Options{
+//		Start:    83*time.Second + 250*time.Millisecond,
+//		Duration: 2 * time.Second,
+//	})
+//
+// [Extract] and [Probe] take any io.Reader (and write to any io.Writer);
+// [ExtractFile] and [ProbeFile] work on paths. A nil *Options means all
+// defaults: the whole of FFmpeg's best audio track as MP3.
+//
+// # Sample accuracy
+//
+// The timeline is the input's presentation timeline as a player shows it:
+// zero is the start of the file, audio that starts after the video starts
+// late on it, and the audio is what FFmpeg decodes continuously from the
+// beginning (skip-samples side data, edit lists and Opus pre-skip honoured).
+// The first output sample is the source sample at Start, and the output
+// holds exactly Duration × rate samples as a standard decoder plays the file
+// back. Encoder priming is signalled where the container can carry it (the
+// LAME tag in MP3, an edit list in M4A, granule positions in Ogg) and
+// compensated where it cannot (ADTS AAC, AC-3, AMR, WMA), so decoded output
+// lines up with the source to within one sample; where end padding cannot be
+// signalled the output runs past Duration by less than one codec frame.
+// Cutting deep into a long file seeks first, so it costs what a cut near the
+// start does.
+//
+// # Formats
+//
+// Inputs: MP4, MOV, 3GP, Matroska/WebM, FLV, AVI, MPEG-TS/PS and the common
+// audio-only containers. Outputs: see [Formats]. The audio is resampled,
+// remixed and converted to whatever each encoder accepts (AMR-NB: 8 kHz
+// mono; WMA and MP3: at most stereo; AC-3: at most 5.1 at 32, 44.1 or
+// 48 kHz), keeping the source's rate and layout where the encoder takes
+// them. With [CopyAuto], packets are copied unchanged when the container
+// takes the source codec and the copy stays exact; [Result].Copied says so.
+//
+// # Hostile input
+//
+// Only the chosen audio stream is read and decoded (every other stream is
+// discarded at the demuxer and no video decoder is ever opened); FFmpeg
+// reads through Go callbacks only, so no input can make it open another file
+// or URL; probing, stream count, output duration and size and decoder
+// threads are bounded by [Limits]. Errors wrap the package's sentinels
+// ([ErrNoAudio], [ErrUnrecognizedInput], [ErrStartBeyondEnd], ...) together
+// with FFmpeg's message; compare with errors.Is.
+//
+// # Cancellation and concurrency
+//
+// The context is checked between packets, in every read callback and by
+// FFmpeg's interrupt callback; on return every C object has been freed.
+// Extractions are independent and may run in parallel; the only
+// process-wide state is FFmpeg's log callback ([SetFFmpegLogLevel]), whose
+// lines are routed to the Options.Logger of the extraction that caused them.
+package extract
