@@ -3,6 +3,7 @@
 # cache outside the clone on first use and is instant afterwards.
 SHELL := bash
 WITH  := internal/ffmpeg/with-env
+export PATH := /usr/local/go/bin:$(PATH)
 GO    ?= go
 BIN   := bin/audex
 PKGS  := ./...
