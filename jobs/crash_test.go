@@ -142,9 +142,12 @@ func (c *child) kill(t *testing.T) {
 	assert.Contains(t, err.Error(), "killed")
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
+func (c *child) waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	require.Eventually(t, cond, 30*time.Second, 5*time.Millisecond, what)
+	if !assert.Eventually(t, cond, 60*time.Second, 5*time.Millisecond, what) {
+		c.mu.Lock()
+		t.Fatalf("the child said:\n%s", strings.Join(c.lines, "\n"))
+	}
 }
 
 // TestCrashRecovery SIGKILLs a real process running jobs, twice, and opens
@@ -159,7 +162,7 @@ func TestCrashRecovery(t *testing.T) {
 	// a few jobs done.
 	c1 := startChild(t, dir, true)
 	var poison string
-	waitFor(t, "first child runs the poison job and finishes 3 jobs", func() bool {
+	c1.waitFor(t, "first child runs the poison job and finishes 3 jobs", func() bool {
 		c1.mu.Lock()
 		if len(c1.lines) > 0 && poison == "" {
 			poison = strings.TrimPrefix(c1.lines[0], "submitted ")
@@ -174,7 +177,7 @@ func TestCrashRecovery(t *testing.T) {
 
 	// Second life: killed as soon as the poison job is running again.
 	c2 := startChild(t, dir, false)
-	waitFor(t, "second child runs the poison job again", func() bool { return c2.starts(poison) == 1 })
+	c2.waitFor(t, "second child runs the poison job again", func() bool { return c2.starts(poison) == 1 })
 	c2.kill(t)
 	done2 := c2.said("final")
 
@@ -216,11 +219,13 @@ func TestCrashRecovery(t *testing.T) {
 			assert.Equal(t, "audio:"+id, readAll(t, f))
 			f.Close()
 		default:
-			// Only a job that was running during both deaths may fail.
+			// Only a job that was running during both deaths may fail: it
+			// was claimed once in each child (a child may die between the
+			// claim and the "start" line, so the lines cannot tell).
 			require.Equal(t, StateFailed, j.State, "job %s", id)
 			assert.Equal(t, CodeWorkerCrashed, j.Error.Code, "job %s", id)
-			assert.Positive(t, c1.starts(id), "job %s", id)
-			assert.Positive(t, c2.starts(id), "job %s", id)
+			assert.Equal(t, 2, j.Attempts, "job %s", id)
+			assert.Zero(t, fx.callsOf(id), "job %s", id)
 		}
 	}
 	assert.GreaterOrEqual(t, succeeded, 15)

@@ -39,7 +39,8 @@ type Manager struct {
 
 	// claimMu orders a worker's claim-and-register and its final commit
 	// against Cancel, so Cancel always finds the run of a job it sees
-	// running.
+	// running. (A run stays registered a little longer, until its files are
+	// cleaned up.)
 	claimMu sync.Mutex
 
 	mu      sync.Mutex
@@ -437,13 +438,26 @@ func (m *Manager) cancel(id string, now time.Time) (*record, error) {
 }
 
 // Wait blocks until the job is final (or ctx is done, or the manager
-// closes) and returns it.
+// closes) and returns it. When it returns a final job, the worker that ran
+// it is done with it: its input and temporary files are gone.
 func (m *Manager) Wait(ctx context.Context, id string) (Job, error) {
 	for {
 		ch := m.changes()
 		j, err := m.Get(id)
-		if err != nil || j.State.Final() {
+		if err != nil {
 			return j, err
+		}
+		var runDone chan struct{}
+		if j.State.Final() {
+			m.mu.Lock()
+			if run := m.runs[id]; run != nil {
+				runDone = run.done
+			}
+			m.mu.Unlock()
+			if runDone == nil {
+				return j, nil
+			}
+			ch = runDone
 		}
 		select {
 		case <-ch:

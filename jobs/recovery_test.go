@@ -180,13 +180,15 @@ func TestStoreUnavailable(t *testing.T) {
 	// The running job finishes while the store is down: its outcome is
 	// committed once the store is back.
 	b.fx.open()
-	time.Sleep(100 * time.Millisecond)
+	require.Eventually(t, func() bool { return strings.Contains(b.logs.String(), "retrying") }, 20*time.Second, time.Millisecond)
+	j, err := m.Get(running.ID)
+	require.NoError(t, err)
+	assert.Equal(t, StateRunning, j.State, "an outcome that could not be stored")
 	st.broken.Store(false)
 	assert.Equal(t, StateSucceeded, b.wait(running.ID).State)
-	j, err := m.SubmitFile(context.Background(), src, Request{})
+	j, err = m.SubmitFile(context.Background(), src, Request{})
 	require.NoError(t, err)
 	assert.Equal(t, StateSucceeded, b.wait(j.ID).State)
-	assert.Contains(t, b.logs.String(), "retrying")
 }
 
 func TestErrorCode(t *testing.T) {

@@ -25,7 +25,7 @@ type run struct {
 	userCanceled atomic.Bool
 	stage        atomic.Value  // Stage
 	progress     atomic.Uint64 // float64 bits
-	done         chan struct{} // closed once the run is committed and unregistered
+	done         chan struct{} // closed once the outcome is committed, files cleaned up and the run unregistered
 }
 
 func (r *run) status() (Stage, float64) {
@@ -92,10 +92,15 @@ func (m *Manager) claim() (*run, error) {
 
 // execute runs one attempt of a job and commits its outcome.
 func (m *Manager) execute(r *run) {
-	defer close(r.done)
-	defer r.cancel(nil)
 	out, err := m.attempt(r)
 	m.conclude(r, out, err)
+	r.cancel(nil)
+	m.mu.Lock()
+	if m.runs[r.rec.ID] == r {
+		delete(m.runs, r.rec.ID)
+	}
+	m.mu.Unlock()
+	close(r.done)
 }
 
 // attempt runs a job: fetch (URL jobs), extract, store. A panic anywhere in
@@ -262,18 +267,15 @@ func (m *Manager) conclude(r *run, out *Output, err error) {
 	m.notify()
 }
 
-// commit stores a run's outcome and unregisters the run. While the store
-// fails it retries, until the manager is stopped hard; then the job stays
-// running in the store and the next start treats it as interrupted.
+// commit stores a run's outcome. While the store fails it retries, until
+// the manager is stopped hard; then the job stays running in the store and
+// the next start treats it as interrupted.
 func (m *Manager) commit(id string, fn func(*record) error) *record {
 	backoff := 50 * time.Millisecond
 	for {
 		m.claimMu.Lock()
 		rec, err := m.store.update(id, fn)
 		if err == nil || errors.Is(err, errTransition) || errors.Is(err, ErrNotFound) || m.runCtx.Err() != nil {
-			m.mu.Lock()
-			delete(m.runs, id)
-			m.mu.Unlock()
 			m.claimMu.Unlock()
 			if err != nil {
 				m.log.Error("recording a job's outcome failed", "job", id, "err", err)
