@@ -237,7 +237,9 @@ func (m *Manager) enqueue(id string, req Request, n int64) (Job, error) {
 // SubmitFile submits the file at path as a job's input. On success the
 // manager owns the file: it is moved into the data directory (copied, and
 // the original removed, when path is on another file system). On error the
-// file is left where it was. It returns once the job is durably queued.
+// file is left where it was. It returns once the job is durably queued. (If
+// the process dies during SubmitFile, before it returned, the file may have
+// been moved in already; the next start removes it with the other orphans.)
 func (m *Manager) SubmitFile(ctx context.Context, path string, req Request) (Job, error) {
 	if err := m.admit(&req, false); err != nil {
 		return Job{}, err
@@ -602,4 +604,27 @@ func (m *Manager) finish() error {
 		m.log.Info("job manager closed")
 	})
 	return m.finishErr
+}
+
+// Stats is a snapshot of the manager's load.
+type Stats struct {
+	Queued    int `json:"queued"`
+	Running   int `json:"running"`
+	Workers   int `json:"workers"`
+	QueueSize int `json:"queue_size"`
+}
+
+// Stats reports the manager's load. It reads the store, so an error
+// (ErrUnavailable) also tells a health check that the store is unusable.
+func (m *Manager) Stats() (Stats, error) {
+	s := Stats{Workers: m.cfg.Workers, QueueSize: m.cfg.QueueSize}
+	err := m.use(func() error {
+		var err error
+		s.Queued, err = m.store.queued()
+		return storeErr(err)
+	})
+	m.mu.Lock()
+	s.Running = len(m.runs)
+	m.mu.Unlock()
+	return s, err
 }

@@ -279,6 +279,9 @@ func TestQueueFull(t *testing.T) {
 
 	assert.Len(t, b.entries(inputsDir), 4)
 	assert.Empty(t, b.entries(tmpDir))
+	st, err := b.m.Stats()
+	require.NoError(t, err)
+	assert.Equal(t, Stats{Queued: 3, Running: 1, Workers: 1, QueueSize: 3}, st)
 	all, err := b.m.List("")
 	require.NoError(t, err)
 	require.Len(t, all, 4)
@@ -540,6 +543,7 @@ func TestConcurrency(t *testing.T) {
 					_, err := b.m.List("3")
 					assert.NoError(t, err)
 				}
+				time.Sleep(time.Millisecond)
 			}
 		})
 	}
