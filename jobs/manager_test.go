@@ -684,3 +684,19 @@ func TestSecondManagerOnSameDirFails(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "in use")
 }
+
+// BenchmarkSubmitReader measures an accepted submission: spool, fsyncs and
+// the store commit.
+func BenchmarkSubmitReader(b *testing.B) {
+	fx := newFake()
+	m, err := New(Config{Dir: b.TempDir(), Workers: 1, QueueSize: 1 << 30, Extractor: fx})
+	require.NoError(b, err)
+	defer m.Close()
+	fx.onStart = func(string) { <-fx.gate } // keep the queue as it is
+	defer fx.open()
+	for b.Loop() {
+		if _, err := m.SubmitReader(context.Background(), strings.NewReader("ok"), Request{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
