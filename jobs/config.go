@@ -1,0 +1,110 @@
+package jobs
+
+import (
+	"fmt"
+	"log/slog"
+	"runtime"
+	"time"
+)
+
+// Config configures a Manager. Only Dir is required.
+type Config struct {
+	// Dir is the data directory: the store file and the inputs/, results/
+	// and tmp/ directories live in it. One manager (one process) at a time
+	// may use it. Required.
+	Dir string
+	// Workers is how many jobs run at once. Defaults to runtime.NumCPU().
+	Workers int
+	// QueueSize is the most jobs that may wait (not counting running ones).
+	// A submission beyond it fails with ErrQueueFull and nothing is stored.
+	// Defaults to 100.
+	QueueSize int
+	// JobTimeout bounds one attempt of a job. 0 means 60 s plus 30 s per
+	// 100 MB of input, capped at 30 minutes (a URL job's download alone is
+	// bounded by the cap).
+	JobTimeout time.Duration
+	// Retention is how long a non-persistent result is kept after the job
+	// finished. Defaults to 15 minutes.
+	Retention time.Duration
+	// ExpiredGrace is how long a job whose retention has passed still
+	// answers as expired (failed and canceled ones as themselves) before it
+	// is forgotten. Defaults to 24 hours.
+	ExpiredGrace time.Duration
+	// SweepInterval is how often expired results are deleted. Defaults to
+	// 60 s.
+	SweepInterval time.Duration
+	// Extractor runs the extractions. Defaults to InProcess{}.
+	Extractor Extractor
+	// Fetcher downloads the inputs of URL jobs. Without one, SubmitURL
+	// fails with ErrInvalidRequest.
+	Fetcher Fetcher
+	// Now is the clock for job times, retention and expiry. Defaults to
+	// time.Now. (Timeouts and the sweep interval use real time.)
+	Now func() time.Time
+	// Logger receives the manager's log. Defaults to discarding it.
+	Logger *slog.Logger
+}
+
+// Defaults.
+const (
+	DefaultQueueSize     = 100
+	DefaultRetention     = 15 * time.Minute
+	DefaultExpiredGrace  = 24 * time.Hour
+	DefaultSweepInterval = 60 * time.Second
+
+	// The default job timeout: base + perStep for every stepBytes of input,
+	// at most maxJobTimeout.
+	baseJobTimeout  = 60 * time.Second
+	jobTimeoutStep  = 30 * time.Second
+	jobTimeoutBytes = 100_000_000
+	maxJobTimeout   = 30 * time.Minute
+)
+
+func (c Config) withDefaults() (Config, error) {
+	if c.Dir == "" {
+		return c, fmt.Errorf("%w: Config.Dir is required", ErrInvalidRequest)
+	}
+	if c.Workers <= 0 {
+		c.Workers = runtime.NumCPU()
+	}
+	if c.QueueSize <= 0 {
+		c.QueueSize = DefaultQueueSize
+	}
+	if c.Retention <= 0 {
+		c.Retention = DefaultRetention
+	}
+	if c.ExpiredGrace <= 0 {
+		c.ExpiredGrace = DefaultExpiredGrace
+	}
+	if c.SweepInterval <= 0 {
+		c.SweepInterval = DefaultSweepInterval
+	}
+	if c.Extractor == nil {
+		c.Extractor = InProcess{}
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return c, nil
+}
+
+// timeout returns the bound for one attempt's extraction of an input of n
+// bytes.
+func (c Config) timeout(n int64) time.Duration {
+	if c.JobTimeout > 0 {
+		return c.JobTimeout
+	}
+	d := baseJobTimeout + time.Duration(float64(jobTimeoutStep)*float64(n)/jobTimeoutBytes)
+	return min(d, maxJobTimeout)
+}
+
+// fetchTimeout bounds a URL job's download, whose size is unknown up front.
+func (c Config) fetchTimeout() time.Duration {
+	if c.JobTimeout > 0 {
+		return c.JobTimeout
+	}
+	return maxJobTimeout
+}

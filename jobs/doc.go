@@ -1,0 +1,77 @@
+// Package jobs runs audio extractions as durable jobs: a program submits an
+// input with extract.Options, gets a job ID at once, polls or waits for the
+// job, and reads the result file later. The HTTP service is a thin layer
+// over it; programs can embed it directly.
+//
+//	m, err := jobs.New(jobs.Config{Dir: "/var/lib/audex"})
+//	...
+//	job, err := m.SubmitFile(ctx, "upload.mp4", jobs.Request{Options: extract.Options{Format: extract.M4A}})
+//	job, err = m.Wait(ctx, job.ID)
+//	f, job, err := m.OpenResult(job.ID)
+//
+// A job is queued, then running (stages fetching, probing, extracting,
+// storing), then succeeded, failed or canceled; a succeeded job that is not
+// persistent turns expired when its retention ends. A bounded pool of
+// workers (Config.Workers) runs jobs in submission order; at most
+// Config.QueueSize may wait, and a submission beyond that fails at once with
+// ErrQueueFull, storing nothing. Each attempt has a timeout. Job contexts
+// come from the manager, never from the submitter's context.
+//
+// # Guarantees
+//
+// Accepted means durable: Submit returns only after the input file is
+// synced into the data directory and the job's record is committed (and
+// fsynced) in the store. A job that Submit accepted is never lost, across
+// crashes, SIGKILL and restarts: it ends succeeded, failed, canceled or
+// expired, or is deleted by the caller.
+//
+// Execution is at least once; completion is recorded exactly once. A job
+// interrupted by a crash (the process died) runs again from the start on the
+// next New on the same data directory, so the extractor may run more than
+// once for one job, but the job succeeds at most once and its result lives
+// at one path (results/<id>/audio.<ext>), written under a temporary name and
+// renamed into place. Once a job is final in the store it never runs again.
+//
+// What survives a crash or restart: queued jobs stay queued and run;
+// running jobs go back to the queue and Job.Attempts counts the new start;
+// a job that was running during two process deaths (or whose extractor
+// reported ErrWorkerCrashed twice) fails with code worker_crashed instead of
+// being retried again, so that a poison input cannot crash the service in a
+// loop. Finished jobs keep their result files and expiry times. Shutdown
+// and Close are not crashes: the jobs they interrupt are re-queued without
+// counting against that limit. At start-up New removes every temporary
+// file, partial output and input that no queued job refers to.
+//
+// Cancel and Delete of a running job cancel its context; the worker takes
+// no other job until the extraction has really returned. A panic inside a
+// job fails that job with code internal and logs the stack; the worker goes
+// on.
+//
+// # Expiry
+//
+// A non-persistent job's result is kept for Config.Retention (15 minutes by
+// default, or Request.Retention) after the job finished; Job.ExpiresAt says
+// until when. From ExpiresAt on, the job reads as expired and OpenResult
+// fails with ErrExpired, whether or not the sweeper has run; the sweeper
+// (every Config.SweepInterval) then deletes the file. The expired job stays
+// visible for Config.ExpiredGrace (24 hours), after which it is forgotten
+// and reads as ErrNotFound. Failed and canceled jobs keep their state for
+// the same retention plus grace, then are forgotten. Persistent jobs and
+// their results are kept until Delete.
+//
+// # Storage
+//
+// The data directory holds jobs.db, a bbolt database, and the inputs/,
+// results/ and tmp/ directories. bbolt was chosen because it is pure Go (no
+// second cgo dependency beside FFmpeg), commits each transaction with an
+// fsync, holds an exclusive file lock so only one process can own a data
+// directory, and is widely used (etcd). One process owns a data directory;
+// a second New on it fails.
+//
+// The store sits behind a narrow internal interface (enqueue, claim, update,
+// get, list, remove) whose every call is one atomic durable step; it is the
+// seam for running many machines on one queue: a backend on an existing
+// distributed engine (for example a PostgreSQL table used as a queue with
+// leases, and results on shared storage) can replace the embedded one
+// without changing this package's API. No such backend exists yet.
+package jobs

@@ -1,0 +1,77 @@
+package jobs_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"time"
+
+	"github.com/audex/audex/extract"
+	"github.com/audex/audex/jobs"
+)
+
+// An embedding program submits a video, waits for the job and reads the
+// result.
+func Example() {
+	dir, err := os.MkdirTemp("", "audex-example-")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	ctx := context.Background()
+
+	m, err := jobs.New(jobs.Config{Dir: filepath.Join(dir, "data")})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer m.Shutdown(ctx)
+
+	// The manager takes ownership of the file.
+	job, err := m.SubmitFile(ctx, sampleVideo(dir), jobs.Request{
+		Options: extract.Options{Format: extract.WAV, Start: time.Second, Duration: 1500 * time.Millisecond},
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	job, err = m.Wait(ctx, job.ID)
+	if err != nil {
+		log.Fatal(err)
+	}
+	if job.State != jobs.StateSucceeded {
+		log.Fatalf("job %s: %v", job.State, job.Error)
+	}
+	f, job, err := m.OpenResult(job.ID)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer f.Close()
+	n, err := io.Copy(io.Discard, f)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(job.State, job.Result.Format, job.Result.Duration, n == job.Result.Size)
+	fmt.Println("expires 15 minutes after it finished:", job.ExpiresAt.Sub(job.FinishedAt))
+	// Output:
+	// succeeded wav 1.5s true
+	// expires 15 minutes after it finished: 15m0s
+}
+
+// sampleVideo makes a 3-second video with a sine tone, with the ffmpeg
+// program of audex's FFmpeg build.
+func sampleVideo(dir string) string {
+	ffmpeg := os.Getenv("AUDEX_FFMPEG")
+	if ffmpeg == "" {
+		ffmpeg = "ffmpeg"
+	}
+	path := filepath.Join(dir, "sample.mp4")
+	out, err := exec.Command(ffmpeg, "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=160x120:duration=3",
+		"-f", "lavfi", "-i", "sine=d=3", "-c:v", "libopenh264", "-c:a", "aac", path).CombinedOutput()
+	if err != nil {
+		log.Fatalf("ffmpeg: %v\n%s", err, out)
+	}
+	return path
+}

@@ -1,0 +1,192 @@
+package jobs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"syscall"
+
+	"github.com/audex/audex/extract"
+)
+
+// The data directory's layout. Every name below it is derived from a job ID
+// (validated) and the output format (an enum), never from client input.
+const (
+	storeFile   = "jobs.db"
+	inputsDir   = "inputs"  // inputs/<id>: a job's input, while it may still run
+	resultsDir  = "results" // results/<id>/audio.<ext>: a succeeded job's result
+	tmpDir      = "tmp"     // uploads, downloads and outputs being written
+	resultStem  = "audio"
+	dirPerm     = 0o750
+	filePerm    = 0o640
+	tmpUpload   = ".upload"
+	tmpFetch    = ".fetch"
+	tmpOutput   = ".out"
+	tmpInCopied = ".copy"
+)
+
+func (m *Manager) inputPath(id string) string { return filepath.Join(m.dir, inputsDir, id) }
+
+func (m *Manager) tmpPath(id, suffix string) string {
+	return filepath.Join(m.dir, tmpDir, id+suffix)
+}
+
+func resultName(f extract.Format) string { return resultStem + f.Extension() }
+
+func (m *Manager) resultPath(id string, f extract.Format) string {
+	return filepath.Join(m.dir, resultsDir, id, resultName(f))
+}
+
+// syncDir makes a directory's entries (a rename into it) durable.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+func syncFile(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	err = f.Sync()
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// ctxReader fails reads once ctx is done, so a stalled spool can be canceled
+// between reads.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
+}
+
+// writeErr remembers whether a copy failed on the writing side (our disk)
+// rather than the reading side (the caller's reader).
+type writeErr struct {
+	w   io.Writer
+	err error
+}
+
+func (w *writeErr) Write(p []byte) (int, error) {
+	n, err := w.w.Write(p)
+	if err != nil {
+		w.err = err
+	}
+	return n, err
+}
+
+// spool copies r into a new file at path and syncs it. Errors writing wrap
+// ErrUnavailable; errors reading are returned wrapped as they are.
+func spool(ctx context.Context, path string, r io.Reader) (int64, error) {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, filePerm)
+	if err != nil {
+		return 0, fmt.Errorf("%w: spool input: %w", ErrUnavailable, err)
+	}
+	w := &writeErr{w: f}
+	n, err := io.Copy(w, ctxReader{ctx, r})
+	if err == nil {
+		if err = f.Sync(); err != nil {
+			w.err = err
+		}
+	}
+	if cerr := f.Close(); err == nil && cerr != nil {
+		err, w.err = cerr, cerr
+	}
+	switch {
+	case w.err != nil:
+		err = fmt.Errorf("%w: spool input: %w", ErrUnavailable, w.err)
+	case err != nil:
+		err = fmt.Errorf("jobs: read input: %w", err)
+	}
+	if err != nil {
+		os.Remove(path)
+		return 0, err
+	}
+	return n, nil
+}
+
+// adopted is an input file taken over by the manager. If the submission
+// fails, undo gives it back; if it succeeds, done finishes the hand-over.
+type adopted struct {
+	size int64
+	undo func()
+	done func()
+}
+
+// adopt moves the caller's file at src to dst: a rename when both are on the
+// same file system, else a copy (through tmp, then renamed) whose source is
+// removed only once the job is committed.
+func adopt(ctx context.Context, src, dst, tmp string) (adopted, error) {
+	fi, err := os.Stat(src)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return adopted{}, fmt.Errorf("%w: input file: %w", ErrInvalidRequest, err)
+	case err != nil:
+		return adopted{}, fmt.Errorf("%w: input file: %w", ErrUnavailable, err)
+	case !fi.Mode().IsRegular():
+		return adopted{}, fmt.Errorf("%w: input %s is not a regular file", ErrInvalidRequest, src)
+	case fi.Size() == 0:
+		return adopted{}, fmt.Errorf("%w: input %s is empty", ErrInvalidRequest, src)
+	}
+	err = os.Rename(src, dst)
+	if err == nil {
+		if err = syncFile(dst); err == nil {
+			err = syncDir(filepath.Dir(dst))
+		}
+		if err != nil {
+			os.Rename(dst, src)
+			return adopted{}, fmt.Errorf("%w: take input: %w", ErrUnavailable, err)
+		}
+		return adopted{size: fi.Size(), undo: func() { os.Rename(dst, src) }, done: func() {}}, nil
+	}
+	if !errors.Is(err, syscall.EXDEV) {
+		return adopted{}, fmt.Errorf("%w: take input: %w", ErrUnavailable, err)
+	}
+	n, err := copyFile(ctx, src, dst, tmp)
+	if err != nil {
+		return adopted{}, err
+	}
+	return adopted{size: n, undo: func() { os.Remove(dst) }, done: func() { os.Remove(src) }}, nil
+}
+
+// copyFile copies src to dst through tmp, durably.
+func copyFile(ctx context.Context, src, dst, tmp string) (int64, error) {
+	in, err := os.Open(src)
+	if err != nil {
+		return 0, fmt.Errorf("%w: input file: %w", ErrInvalidRequest, err)
+	}
+	defer in.Close()
+	n, err := spool(ctx, tmp, in)
+	if err != nil {
+		return 0, err
+	}
+	if err = os.Rename(tmp, dst); err == nil {
+		err = syncDir(filepath.Dir(dst))
+	}
+	if err != nil {
+		os.Remove(tmp)
+		os.Remove(dst)
+		return 0, fmt.Errorf("%w: take input: %w", ErrUnavailable, err)
+	}
+	return n, nil
+}

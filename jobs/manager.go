@@ -1,0 +1,630 @@
+package jobs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/audex/audex/extract"
+)
+
+// errShutdown is the cause of a running job's cancellation by Shutdown or
+// Close: the job goes back to the queue.
+var errShutdown = errors.New("jobs: manager shutting down")
+
+// Manager runs extraction jobs from a durable queue. It is safe for
+// concurrent use.
+type Manager struct {
+	cfg     Config
+	log     *slog.Logger
+	dir     string
+	store   store
+	results *os.Root
+
+	runCtx   context.Context // parent of every job's context
+	stopRuns context.CancelCauseFunc
+	stop     chan struct{} // closed: workers take no more jobs
+	wake     chan struct{} // a job may be waiting for a worker
+	workers  sync.WaitGroup
+
+	sweepStop chan struct{}
+	sweepDone chan struct{}
+
+	// claimMu orders a worker's claim-and-register and its final commit
+	// against Cancel, so Cancel always finds the run of a job it sees
+	// running. (A run stays registered a little longer, until its files are
+	// cleaned up.)
+	claimMu sync.Mutex
+
+	mu      sync.Mutex
+	runs    map[string]*run
+	changed chan struct{} // closed and replaced whenever a job changes state
+	closing bool          // Shutdown or Close was called
+	stopped sync.Once
+
+	life      sync.RWMutex // store use (read) against closing it (write)
+	closed    bool         // the store is closed; guarded by life
+	done      chan struct{}
+	finishing sync.Once
+	finishErr error
+}
+
+// New opens (or creates) the data directory, recovers the jobs a previous
+// process left behind, removes orphaned files, and starts the workers and
+// the sweeper.
+func New(cfg Config) (*Manager, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	dir, err := filepath.Abs(cfg.Dir)
+	if err != nil {
+		return nil, fmt.Errorf("jobs: data directory: %w", err)
+	}
+	for _, d := range []string{inputsDir, resultsDir, tmpDir} {
+		if err := os.MkdirAll(filepath.Join(dir, d), dirPerm); err != nil {
+			return nil, fmt.Errorf("jobs: data directory: %w", err)
+		}
+	}
+	st, err := openBolt(filepath.Join(dir, storeFile))
+	if err != nil {
+		return nil, err
+	}
+	m, err := newManager(cfg, dir, st)
+	if err != nil {
+		st.close()
+		return nil, err
+	}
+	return m, nil
+}
+
+// newManager recovers st and starts the manager on it.
+func newManager(cfg Config, dir string, st store) (*Manager, error) {
+	results, err := os.OpenRoot(filepath.Join(dir, resultsDir))
+	if err != nil {
+		return nil, fmt.Errorf("jobs: data directory: %w", err)
+	}
+	m := &Manager{
+		cfg:       cfg,
+		log:       cfg.Logger,
+		dir:       dir,
+		store:     st,
+		results:   results,
+		stop:      make(chan struct{}),
+		wake:      make(chan struct{}, 1),
+		sweepStop: make(chan struct{}),
+		sweepDone: make(chan struct{}),
+		runs:      map[string]*run{},
+		changed:   make(chan struct{}),
+		done:      make(chan struct{}),
+	}
+	if err := m.recoverJobs(); err != nil {
+		results.Close()
+		return nil, err
+	}
+	m.runCtx, m.stopRuns = context.WithCancelCause(context.Background())
+	m.workers.Add(cfg.Workers)
+	for range cfg.Workers {
+		go m.worker()
+	}
+	go m.sweeper()
+	m.signal()
+	return m, nil
+}
+
+// use runs fn while the store is open, else returns ErrClosed.
+func (m *Manager) use(fn func() error) error {
+	m.life.RLock()
+	defer m.life.RUnlock()
+	if m.closed {
+		return ErrClosed
+	}
+	return fn()
+}
+
+// storeErr maps a store failure to ErrUnavailable, keeping the sentinels the
+// store reports on purpose.
+func storeErr(err error) error {
+	if err == nil || errors.Is(err, ErrNotFound) || errors.Is(err, ErrQueueFull) || errors.Is(err, errTransition) {
+		return err
+	}
+	return fmt.Errorf("%w: %w", ErrUnavailable, err)
+}
+
+func (m *Manager) retention(r *record) time.Duration {
+	if r.Request.Retention > 0 {
+		return r.Request.Retention
+	}
+	return m.cfg.Retention
+}
+
+// signal wakes one idle worker.
+func (m *Manager) signal() {
+	select {
+	case m.wake <- struct{}{}:
+	default:
+	}
+}
+
+// notify wakes everyone waiting for a job to change.
+func (m *Manager) notify() {
+	m.mu.Lock()
+	close(m.changed)
+	m.changed = make(chan struct{})
+	m.mu.Unlock()
+}
+
+func (m *Manager) changes() <-chan struct{} {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.changed
+}
+
+const maxLabel = 1024
+
+// validate checks and canonicalizes a request.
+func (m *Manager) validate(req *Request, isURL bool) error {
+	switch {
+	case isURL && req.URL == "":
+		return fmt.Errorf("%w: no URL", ErrInvalidRequest)
+	case isURL && m.cfg.Fetcher == nil:
+		return fmt.Errorf("%w: URL inputs are not enabled", ErrInvalidRequest)
+	case !isURL && req.URL != "":
+		return fmt.Errorf("%w: a URL with an uploaded input", ErrInvalidRequest)
+	case req.Retention < 0:
+		return fmt.Errorf("%w: negative retention", ErrInvalidRequest)
+	case len(req.Name) > maxLabel || len(req.Owner) > maxLabel || len(req.URL) > 8*maxLabel:
+		return fmt.Errorf("%w: name, owner or URL too long", ErrInvalidRequest)
+	}
+	f := extract.MP3
+	if req.Options.Format != "" {
+		var err error
+		if f, err = extract.ParseFormat(string(req.Options.Format)); err != nil {
+			return fmt.Errorf("%w: %w", ErrInvalidRequest, err)
+		}
+	}
+	req.Options.Format = f
+	req.Options.Progress = nil
+	return nil
+}
+
+// admit is the first step of every submission: the manager is open, the
+// request valid, and the queue not already full (checked again, atomically,
+// when the job is stored; checking first spares spooling a rejected input).
+func (m *Manager) admit(req *Request, isURL bool) error {
+	m.mu.Lock()
+	closing := m.closing
+	m.mu.Unlock()
+	if closing {
+		return ErrClosed
+	}
+	if err := m.validate(req, isURL); err != nil {
+		return err
+	}
+	return m.use(func() error {
+		n, err := m.store.queued()
+		if err != nil {
+			return storeErr(err)
+		}
+		if n >= m.cfg.QueueSize {
+			return ErrQueueFull
+		}
+		return nil
+	})
+}
+
+// enqueue durably records a new job whose input (if any) is in place.
+func (m *Manager) enqueue(id string, req Request, n int64) (Job, error) {
+	now := m.cfg.Now()
+	r := &record{ID: id, CreatedAt: now, Request: req, InputBytes: n, HaveInput: req.URL == ""}
+	err := m.use(func() error { return storeErr(m.store.enqueue(r, m.cfg.QueueSize)) })
+	if err != nil {
+		return Job{}, err
+	}
+	m.log.Info("job queued", "job", id, "input_bytes", n, "position", r.position)
+	m.signal()
+	m.notify()
+	return m.view(r, now), nil
+}
+
+// SubmitFile submits the file at path as a job's input. On success the
+// manager owns the file: it is moved into the data directory (copied, and
+// the original removed, when path is on another file system). On error the
+// file is left where it was. It returns once the job is durably queued. (If
+// the process dies during SubmitFile, before it returned, the file may have
+// been moved in already; the next start removes it with the other orphans.)
+func (m *Manager) SubmitFile(ctx context.Context, path string, req Request) (Job, error) {
+	if err := m.admit(&req, false); err != nil {
+		return Job{}, err
+	}
+	id := newID()
+	in, err := adopt(ctx, path, m.inputPath(id), m.tmpPath(id, tmpInCopied))
+	if err != nil {
+		return Job{}, err
+	}
+	job, err := m.enqueue(id, req, in.size)
+	if err != nil {
+		in.undo()
+		return Job{}, err
+	}
+	in.done()
+	return job, nil
+}
+
+// SubmitReader spools r into the data directory as a job's input and
+// submits it. It returns once the job is durably queued; on error nothing
+// of it is kept. Reading stops when ctx is done.
+func (m *Manager) SubmitReader(ctx context.Context, r io.Reader, req Request) (Job, error) {
+	if err := m.admit(&req, false); err != nil {
+		return Job{}, err
+	}
+	id := newID()
+	tmp, dst := m.tmpPath(id, tmpUpload), m.inputPath(id)
+	n, err := spool(ctx, tmp, r)
+	if err != nil {
+		return Job{}, err
+	}
+	if n == 0 {
+		os.Remove(tmp)
+		return Job{}, fmt.Errorf("%w: empty input", ErrInvalidRequest)
+	}
+	if err = os.Rename(tmp, dst); err == nil {
+		err = syncDir(filepath.Dir(dst))
+	}
+	if err != nil {
+		os.Remove(tmp)
+		os.Remove(dst)
+		return Job{}, fmt.Errorf("%w: take input: %w", ErrUnavailable, err)
+	}
+	job, err := m.enqueue(id, req, n)
+	if err != nil {
+		os.Remove(dst)
+		return Job{}, err
+	}
+	return job, nil
+}
+
+// SubmitURL submits a job whose input Config.Fetcher downloads when the job
+// runs (stage fetching). It returns once the job is durably queued.
+func (m *Manager) SubmitURL(ctx context.Context, req Request) (Job, error) {
+	if err := m.admit(&req, true); err != nil {
+		return Job{}, err
+	}
+	return m.enqueue(newID(), req, 0)
+}
+
+// get reads a record that readers may still see.
+func (m *Manager) get(id string, now time.Time) (*record, error) {
+	if !validID(id) {
+		return nil, ErrNotFound
+	}
+	var r *record
+	err := m.use(func() error {
+		var err error
+		r, err = m.store.get(id)
+		return storeErr(err)
+	})
+	if err != nil {
+		return nil, err
+	}
+	if r.forgotten(now, m.cfg.ExpiredGrace) {
+		return nil, ErrNotFound
+	}
+	return r, nil
+}
+
+// Get returns a job's current state.
+func (m *Manager) Get(id string) (Job, error) {
+	now := m.cfg.Now()
+	r, err := m.get(id, now)
+	if err != nil {
+		return Job{}, err
+	}
+	return m.view(r, now), nil
+}
+
+// List returns the jobs of owner ("" for all) in submission order.
+func (m *Manager) List(owner string) ([]Job, error) {
+	now := m.cfg.Now()
+	var rs []*record
+	err := m.use(func() error {
+		var err error
+		rs, err = m.store.list()
+		return storeErr(err)
+	})
+	if err != nil {
+		return nil, err
+	}
+	jobs := make([]Job, 0, len(rs))
+	for _, r := range rs {
+		if (owner == "" || r.Request.Owner == owner) && !r.forgotten(now, m.cfg.ExpiredGrace) {
+			jobs = append(jobs, m.view(r, now))
+		}
+	}
+	return jobs, nil
+}
+
+// view turns a record into the Job a caller sees at now.
+func (m *Manager) view(r *record, now time.Time) Job {
+	j := Job{
+		ID:         r.ID,
+		State:      r.stateAt(now),
+		Attempts:   r.Attempts,
+		CreatedAt:  r.CreatedAt,
+		StartedAt:  r.StartedAt,
+		FinishedAt: r.FinishedAt,
+		ExpiresAt:  r.ExpiresAt,
+		Request:    r.Request,
+		InputBytes: r.InputBytes,
+		Error:      r.Error,
+	}
+	switch j.State {
+	case StateQueued:
+		j.Stage, j.QueuePosition = StageQueued, r.position
+	case StateRunning:
+		j.Stage = StageProbing
+		if r.Request.URL != "" && !r.HaveInput {
+			j.Stage = StageFetching
+		}
+		m.mu.Lock()
+		if run := m.runs[r.ID]; run != nil {
+			j.Stage, j.Progress = run.status()
+		}
+		m.mu.Unlock()
+	default:
+		j.Stage = StageDone
+	}
+	if r.Result != nil {
+		out := *r.Result
+		j.Progress = 1
+		if j.State == StateSucceeded {
+			out.Path = m.resultPath(r.ID, out.Format)
+		}
+		j.Result = &out
+	}
+	return j
+}
+
+// Cancel cancels a job. A queued job is canceled at once. A running job's
+// context is canceled; it turns canceled when its extraction has returned
+// (Wait for it), and its worker takes no other job until then. Canceling a
+// final job changes nothing. Cancel returns the job as it is afterwards.
+func (m *Manager) Cancel(id string) (Job, error) {
+	now := m.cfg.Now()
+	if _, err := m.get(id, now); err != nil {
+		return Job{}, err
+	}
+	r, err := m.cancel(id, now)
+	if err != nil {
+		return Job{}, err
+	}
+	return m.view(r, now), nil
+}
+
+func (m *Manager) cancel(id string, now time.Time) (*record, error) {
+	var r *record
+	err := m.use(func() error {
+		m.claimMu.Lock()
+		defer m.claimMu.Unlock()
+		var err error
+		if r, err = m.store.get(id); err != nil {
+			return storeErr(err)
+		}
+		switch r.State {
+		case StateQueued:
+			r, err = m.store.update(id, func(r *record) error { return r.cancelQueued(now, m.retention(r)) })
+			if err != nil {
+				return storeErr(err)
+			}
+			os.Remove(m.inputPath(id))
+			m.log.Info("job canceled", "job", id, "state", StateQueued)
+			m.notify()
+		case StateRunning:
+			m.mu.Lock()
+			if run := m.runs[id]; run != nil {
+				run.userCanceled.Store(true)
+				run.cancel(context.Canceled)
+			}
+			m.mu.Unlock()
+		}
+		return nil
+	})
+	return r, err
+}
+
+// Wait blocks until the job is final (or ctx is done, or the manager
+// closes) and returns it. When it returns a final job, the worker that ran
+// it is done with it: its input and temporary files are gone.
+func (m *Manager) Wait(ctx context.Context, id string) (Job, error) {
+	for {
+		ch := m.changes()
+		j, err := m.Get(id)
+		if err != nil {
+			return j, err
+		}
+		var runDone chan struct{}
+		if j.State.Final() {
+			m.mu.Lock()
+			if run := m.runs[id]; run != nil {
+				runDone = run.done
+			}
+			m.mu.Unlock()
+			if runDone == nil {
+				return j, nil
+			}
+			ch = runDone
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return j, ctx.Err()
+		case <-m.done:
+			return j, ErrClosed
+		}
+	}
+}
+
+// Delete removes a job, its record and its files. A running job is canceled
+// first, and Delete returns once its extraction has returned.
+func (m *Manager) Delete(id string) error {
+	if !validID(id) {
+		return ErrNotFound
+	}
+	r, err := m.cancel(id, m.cfg.Now())
+	if err != nil {
+		return err
+	}
+	if r.State == StateRunning {
+		m.mu.Lock()
+		run := m.runs[id]
+		m.mu.Unlock()
+		if run != nil {
+			<-run.done
+		}
+	}
+	err = m.use(func() error { return storeErr(m.store.remove(id)) })
+	if err != nil {
+		return err
+	}
+	m.removeFiles(id)
+	m.log.Info("job deleted", "job", id)
+	m.notify()
+	return nil
+}
+
+func (m *Manager) removeFiles(id string) {
+	os.Remove(m.inputPath(id))
+	os.RemoveAll(filepath.Join(m.dir, resultsDir, id))
+	for _, s := range []string{tmpUpload, tmpFetch, tmpOutput, tmpInCopied} {
+		os.Remove(m.tmpPath(id, s))
+	}
+}
+
+// OpenResult opens a succeeded job's result file for reading. It fails with
+// ErrExpired once the result has passed its retention, and ErrNotReady
+// before the job succeeded (or when it failed). The file is opened through
+// an os.Root on the results directory.
+func (m *Manager) OpenResult(id string) (*os.File, Job, error) {
+	j, err := m.Get(id)
+	if err != nil {
+		return nil, Job{}, err
+	}
+	switch j.State {
+	case StateSucceeded:
+	case StateExpired:
+		return nil, j, ErrExpired
+	default:
+		return nil, j, fmt.Errorf("%w: job is %s", ErrNotReady, j.State)
+	}
+	var f *os.File
+	err = m.use(func() error {
+		var err error
+		f, err = m.results.Open(id + "/" + resultName(j.Result.Format))
+		return err
+	})
+	if errors.Is(err, fs.ErrNotExist) {
+		// Expired or deleted since Get.
+		if j2, err2 := m.Get(id); err2 != nil {
+			return nil, j, err2
+		} else if j2.State == StateExpired {
+			return nil, j2, ErrExpired
+		}
+	}
+	if err != nil {
+		return nil, j, fmt.Errorf("jobs: open result of %s: %w", id, err)
+	}
+	return f, j, nil
+}
+
+// beginClose refuses new submissions and stops workers from taking jobs.
+func (m *Manager) beginClose() {
+	m.mu.Lock()
+	m.closing = true
+	m.mu.Unlock()
+	m.stopped.Do(func() { close(m.stop) })
+}
+
+// Shutdown stops accepting jobs and waits for the running ones to finish.
+// When ctx is done first, it cancels them instead; they go back to the
+// queue (their attempt is not counted as a crash) and Shutdown returns
+// ctx's error once their extractions have returned. Queued jobs stay queued
+// in the store for the next manager on the data directory. Afterwards every
+// method returns ErrClosed.
+func (m *Manager) Shutdown(ctx context.Context) error {
+	m.beginClose()
+	idle := make(chan struct{})
+	go func() {
+		m.workers.Wait()
+		close(idle)
+	}()
+	var err error
+	select {
+	case <-idle:
+	case <-ctx.Done():
+		err = ctx.Err()
+		m.stopRuns(errShutdown)
+		<-idle
+	}
+	if ferr := m.finish(); err == nil {
+		err = ferr
+	}
+	return err
+}
+
+// Close stops the manager at once: running jobs are canceled and go back to
+// the queue for the next start (not failed). It returns once their
+// extractions have returned and the store is closed.
+func (m *Manager) Close() error {
+	m.beginClose()
+	m.stopRuns(errShutdown)
+	m.workers.Wait()
+	return m.finish()
+}
+
+// finish stops the sweeper and closes the store, once.
+func (m *Manager) finish() error {
+	m.finishing.Do(func() {
+		m.stopRuns(errShutdown)
+		close(m.sweepStop)
+		<-m.sweepDone
+		m.life.Lock()
+		m.closed = true
+		m.finishErr = m.store.close()
+		m.results.Close()
+		m.life.Unlock()
+		close(m.done)
+		m.notify()
+		m.log.Info("job manager closed")
+	})
+	return m.finishErr
+}
+
+// Stats is a snapshot of the manager's load.
+type Stats struct {
+	Queued    int `json:"queued"`
+	Running   int `json:"running"`
+	Workers   int `json:"workers"`
+	QueueSize int `json:"queue_size"`
+}
+
+// Stats reports the manager's load. It reads the store, so an error
+// (ErrUnavailable) also tells a health check that the store is unusable.
+func (m *Manager) Stats() (Stats, error) {
+	s := Stats{Workers: m.cfg.Workers, QueueSize: m.cfg.QueueSize}
+	err := m.use(func() error {
+		var err error
+		s.Queued, err = m.store.queued()
+		return storeErr(err)
+	})
+	m.mu.Lock()
+	s.Running = len(m.runs)
+	m.mu.Unlock()
+	return s, err
+}

@@ -1,0 +1,273 @@
+package jobs
+
+import (
+	"bytes"
+	"cmp"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// store keeps job records and the queue. It is the seam for scaling out:
+// the Manager touches durable state only through these methods, each of
+// which is one atomic, durable step (a transaction that is committed, and
+// fsynced, before it returns). The embedded implementation is boltStore. A
+// backend shared by many machines (for example a PostgreSQL table used as a
+// queue with SELECT ... FOR UPDATE SKIP LOCKED, plus inputs and results on
+// shared storage) can implement the same methods without any change to the
+// Manager's public API; it would add leases with heartbeats to claim so that
+// a dead machine's jobs are rescued, the job of recover in a single-owner
+// store.
+type store interface {
+	// enqueue adds a new queued record, assigning its Seq and position,
+	// unless maxQueued records are already queued (ErrQueueFull).
+	enqueue(r *record, maxQueued int) error
+	// claim starts the oldest queued record (record.start) and returns it,
+	// or nil when none is queued.
+	claim(now time.Time) (*record, error)
+	// update applies fn to the record and stores the result; an error from
+	// fn aborts the update and is returned. It keeps the queue in step with
+	// the record's state.
+	update(id string, fn func(*record) error) (*record, error)
+	// get returns a record (ErrNotFound).
+	get(id string) (*record, error)
+	// list returns all records in Seq order.
+	list() ([]*record, error)
+	// queued counts the queued records.
+	queued() (int, error)
+	// remove deletes a record; removing a missing one is not an error.
+	remove(id string) error
+	close() error
+}
+
+var (
+	bucketJobs  = []byte("jobs")  // id -> JSON record
+	bucketQueue = []byte("queue") // big-endian Seq -> id, queued records only
+)
+
+// boltStore is the embedded store: one bbolt file in the data directory.
+type boltStore struct {
+	db *bolt.DB
+}
+
+func openBolt(path string) (*boltStore, error) {
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
+	if errors.Is(err, bolt.ErrTimeout) {
+		return nil, fmt.Errorf("jobs: open store %s: in use by another process: %w", path, err)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("jobs: open store %s: %w", path, err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		for _, b := range [][]byte{bucketJobs, bucketQueue} {
+			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("jobs: init store %s: %w", path, err)
+	}
+	return &boltStore{db: db}, nil
+}
+
+func seqKey(seq uint64) []byte { return binary.BigEndian.AppendUint64(nil, seq) }
+
+func getRecord(tx *bolt.Tx, id string) (*record, error) {
+	data := tx.Bucket(bucketJobs).Get([]byte(id))
+	if data == nil {
+		return nil, ErrNotFound
+	}
+	r := new(record)
+	if err := json.Unmarshal(data, r); err != nil {
+		return nil, fmt.Errorf("jobs: decode record %s: %w", id, err)
+	}
+	return r, nil
+}
+
+func putRecord(tx *bolt.Tx, r *record) error {
+	data, err := json.Marshal(r)
+	if err != nil {
+		return fmt.Errorf("jobs: encode record %s: %w", r.ID, err)
+	}
+	return tx.Bucket(bucketJobs).Put([]byte(r.ID), data)
+}
+
+// position counts queued records up to and including seq.
+func position(tx *bolt.Tx, seq uint64) int {
+	n, key := 0, seqKey(seq)
+	c := tx.Bucket(bucketQueue).Cursor()
+	for k, _ := c.First(); k != nil && bytes.Compare(k, key) <= 0; k, _ = c.Next() {
+		n++
+	}
+	return n
+}
+
+func countQueued(tx *bolt.Tx) int {
+	n := 0
+	c := tx.Bucket(bucketQueue).Cursor()
+	for k, _ := c.First(); k != nil; k, _ = c.Next() {
+		n++
+	}
+	return n
+}
+
+func (s *boltStore) enqueue(r *record, maxQueued int) error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		n := countQueued(tx)
+		if n >= maxQueued {
+			return ErrQueueFull
+		}
+		if tx.Bucket(bucketJobs).Get([]byte(r.ID)) != nil {
+			return fmt.Errorf("jobs: duplicate job id %s", r.ID)
+		}
+		seq, err := tx.Bucket(bucketJobs).NextSequence()
+		if err != nil {
+			return err
+		}
+		r.Seq, r.State = seq, StateQueued
+		if err := putRecord(tx, r); err != nil {
+			return err
+		}
+		r.position = n + 1
+		return tx.Bucket(bucketQueue).Put(seqKey(seq), []byte(r.ID))
+	})
+}
+
+func (s *boltStore) claim(now time.Time) (*record, error) {
+	var r *record
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		q := tx.Bucket(bucketQueue)
+		k, id := q.Cursor().First()
+		if k == nil {
+			return nil
+		}
+		rec, err := getRecord(tx, string(id))
+		if err != nil {
+			return err
+		}
+		if err := rec.start(now); err != nil {
+			return err
+		}
+		if err := q.Delete(k); err != nil {
+			return err
+		}
+		r = rec
+		return putRecord(tx, rec)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+func (s *boltStore) update(id string, fn func(*record) error) (*record, error) {
+	var r *record
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		rec, err := getRecord(tx, id)
+		if err != nil {
+			return err
+		}
+		was := rec.State
+		if err := fn(rec); err != nil {
+			return err
+		}
+		if rec.ID != id {
+			return fmt.Errorf("jobs: update changed the id of %s", id)
+		}
+		q := tx.Bucket(bucketQueue)
+		switch {
+		case was == StateQueued && rec.State != StateQueued:
+			err = q.Delete(seqKey(rec.Seq))
+		case was != StateQueued && rec.State == StateQueued:
+			err = q.Put(seqKey(rec.Seq), []byte(id))
+		}
+		if err != nil {
+			return err
+		}
+		if err := putRecord(tx, rec); err != nil {
+			return err
+		}
+		if rec.State == StateQueued {
+			rec.position = position(tx, rec.Seq)
+		}
+		r = rec
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+func (s *boltStore) get(id string) (*record, error) {
+	var r *record
+	err := s.db.View(func(tx *bolt.Tx) error {
+		rec, err := getRecord(tx, id)
+		if err != nil {
+			return err
+		}
+		if rec.State == StateQueued {
+			rec.position = position(tx, rec.Seq)
+		}
+		r = rec
+		return nil
+	})
+	return r, err
+}
+
+func (s *boltStore) list() ([]*record, error) {
+	var rs []*record
+	err := s.db.View(func(tx *bolt.Tx) error {
+		pos := map[string]int{}
+		c := tx.Bucket(bucketQueue).Cursor()
+		for k, id := c.First(); k != nil; k, id = c.Next() {
+			pos[string(id)] = len(pos) + 1
+		}
+		return tx.Bucket(bucketJobs).ForEach(func(k, v []byte) error {
+			r := new(record)
+			if err := json.Unmarshal(v, r); err != nil {
+				return fmt.Errorf("jobs: decode record %s: %w", k, err)
+			}
+			r.position = pos[r.ID]
+			rs = append(rs, r)
+			return nil
+		})
+	})
+	slices.SortFunc(rs, func(a, b *record) int { return cmp.Compare(a.Seq, b.Seq) })
+	return rs, err
+}
+
+func (s *boltStore) queued() (int, error) {
+	var n int
+	err := s.db.View(func(tx *bolt.Tx) error {
+		n = countQueued(tx)
+		return nil
+	})
+	return n, err
+}
+
+func (s *boltStore) remove(id string) error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		r, err := getRecord(tx, id)
+		if errors.Is(err, ErrNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if err := tx.Bucket(bucketQueue).Delete(seqKey(r.Seq)); err != nil {
+			return err
+		}
+		return tx.Bucket(bucketJobs).Delete([]byte(id))
+	})
+}
+
+func (s *boltStore) close() error { return s.db.Close() }

@@ -1,0 +1,294 @@
+package jobs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"runtime/debug"
+	"sync/atomic"
+	"time"
+
+	"github.com/audex/audex/extract"
+)
+
+// errTimeout is the cause of a job context's deadline.
+var errTimeout = errors.New("jobs: job timed out")
+
+// run is a job a worker is running.
+type run struct {
+	rec          *record
+	ctx          context.Context
+	cancel       context.CancelCauseFunc
+	userCanceled atomic.Bool
+	stage        atomic.Value  // Stage
+	progress     atomic.Uint64 // float64 bits
+	done         chan struct{} // closed once the outcome is committed, files cleaned up and the run unregistered
+}
+
+func (r *run) status() (Stage, float64) {
+	return r.stage.Load().(Stage), math.Float64frombits(r.progress.Load())
+}
+
+func (r *run) setStage(s Stage) { r.stage.Store(s) }
+
+func (m *Manager) worker() {
+	defer m.workers.Done()
+	var backoff time.Duration
+	for {
+		select {
+		case <-m.stop:
+			return
+		default:
+		}
+		r, err := m.claim()
+		if err != nil {
+			backoff = min(max(2*backoff, 50*time.Millisecond), 5*time.Second)
+			m.log.Error("claiming a job failed", "err", err, "retry_in", backoff)
+			select {
+			case <-m.stop:
+				return
+			case <-time.After(backoff):
+			}
+			continue
+		}
+		backoff = 0
+		if r == nil {
+			select {
+			case <-m.stop:
+				return
+			case <-m.wake:
+			}
+			continue
+		}
+		m.signal() // another job may be waiting for another idle worker
+		m.execute(r)
+	}
+}
+
+// claim takes the next queued job, if any, and registers its run.
+func (m *Manager) claim() (*run, error) {
+	m.claimMu.Lock()
+	defer m.claimMu.Unlock()
+	rec, err := m.store.claim(m.cfg.Now())
+	if err != nil || rec == nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancelCause(m.runCtx)
+	r := &run{rec: rec, ctx: ctx, cancel: cancel, done: make(chan struct{})}
+	r.setStage(StageProbing)
+	if rec.Request.URL != "" && !rec.HaveInput {
+		r.setStage(StageFetching)
+	}
+	m.mu.Lock()
+	m.runs[rec.ID] = r
+	m.mu.Unlock()
+	m.log.Info("job started", "job", rec.ID, "attempt", rec.Attempts)
+	m.notify()
+	return r, nil
+}
+
+// execute runs one attempt of a job and commits its outcome.
+func (m *Manager) execute(r *run) {
+	out, err := m.attempt(r)
+	m.conclude(r, out, err)
+	r.cancel(nil)
+	m.mu.Lock()
+	if m.runs[r.rec.ID] == r {
+		delete(m.runs, r.rec.ID)
+	}
+	m.mu.Unlock()
+	close(r.done)
+}
+
+// attempt runs a job: fetch (URL jobs), extract, store. A panic anywhere in
+// it becomes an internal error.
+func (m *Manager) attempt(r *run) (out *Output, err error) {
+	id := r.rec.ID
+	defer func() {
+		if p := recover(); p != nil {
+			m.log.Error("job panicked", "job", id, "panic", p, "stack", string(debug.Stack()))
+			out, err = nil, &Error{Code: CodeInternal, Message: fmt.Sprintf("panic: %v", p)}
+		}
+	}()
+	if r.rec.Request.URL != "" && !r.rec.HaveInput {
+		if err := m.fetch(r); err != nil {
+			return nil, err
+		}
+	}
+	r.setStage(StageProbing)
+	limit := m.cfg.timeout(r.rec.InputBytes)
+	ctx, cancel := context.WithTimeoutCause(r.ctx, limit, errTimeout)
+	defer cancel()
+	opts := r.rec.Request.Options
+	opts.Progress = func(p extract.Progress) {
+		r.setStage(StageExtracting)
+		r.progress.Store(math.Float64bits(p.Fraction()))
+	}
+	tmp := m.tmpPath(id, tmpOutput+opts.Format.Extension())
+	res, err := m.cfg.Extractor.Extract(ctx, tmp, m.inputPath(id), opts)
+	if err != nil {
+		os.Remove(tmp)
+		if errors.Is(context.Cause(ctx), errTimeout) {
+			return nil, &Error{Code: CodeTimeout, Message: fmt.Sprintf("the job did not finish within %v", limit)}
+		}
+		return nil, err
+	}
+	r.setStage(StageStoring)
+	out, err = m.storeResult(id, opts.Format, tmp, res)
+	if err != nil {
+		os.Remove(tmp)
+		os.RemoveAll(filepath.Join(m.dir, resultsDir, id))
+	}
+	return out, err
+}
+
+// fetch downloads a URL job's input and records it.
+func (m *Manager) fetch(r *run) error {
+	id := r.rec.ID
+	if m.cfg.Fetcher == nil {
+		return &Error{Code: CodeFetchFailed, Message: "URL inputs are not enabled"}
+	}
+	limit := m.cfg.fetchTimeout()
+	ctx, cancel := context.WithTimeoutCause(r.ctx, limit, errTimeout)
+	defer cancel()
+	tmp := m.tmpPath(id, tmpFetch)
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, filePerm)
+	if err != nil {
+		return fmt.Errorf("jobs: fetch: %w", err)
+	}
+	n, err := m.cfg.Fetcher.Fetch(ctx, r.rec.Request.URL, f)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil && n == 0 {
+		err = &Error{Code: CodeInvalidInput, Message: "the fetched input is empty"}
+	}
+	if err == nil {
+		if err = os.Rename(tmp, m.inputPath(id)); err == nil {
+			err = syncDir(filepath.Join(m.dir, inputsDir))
+		}
+	}
+	if err != nil {
+		os.Remove(tmp)
+		switch {
+		case errors.Is(context.Cause(ctx), errTimeout):
+			return &Error{Code: CodeTimeout, Message: fmt.Sprintf("fetching the input took over %v", limit)}
+		case r.ctx.Err() != nil:
+			return err
+		case ErrorCode(err) == CodeInternal:
+			return fmt.Errorf("%w: %w", ErrFetch, err)
+		}
+		return err
+	}
+	rec, err := m.store.update(id, func(rec *record) error { return rec.setInput(n) })
+	if err != nil {
+		return fmt.Errorf("jobs: record fetched input: %w", err)
+	}
+	r.rec = rec
+	return nil
+}
+
+// storeResult moves the extracted file to results/<id>/ durably.
+func (m *Manager) storeResult(id string, f extract.Format, tmp string, res *extract.Result) (*Output, error) {
+	dir := filepath.Join(m.dir, resultsDir, id)
+	dst := filepath.Join(dir, resultName(f))
+	err := syncFile(tmp)
+	if err == nil {
+		err = os.MkdirAll(dir, dirPerm)
+	}
+	if err == nil {
+		err = os.Rename(tmp, dst)
+	}
+	if err == nil {
+		err = syncDir(dir)
+	}
+	if err == nil {
+		err = syncDir(filepath.Dir(dir))
+	}
+	var fi os.FileInfo
+	if err == nil {
+		fi, err = os.Stat(dst)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("jobs: store result: %w", err)
+	}
+	out := &Output{Size: fi.Size(), Format: f, Extract: res}
+	if res != nil {
+		out.Duration = res.Duration
+	}
+	return out, nil
+}
+
+// conclude commits the outcome of an attempt and cleans up after it.
+func (m *Manager) conclude(r *run, out *Output, err error) {
+	id := r.rec.ID
+	now := m.cfg.Now()
+	ret := m.retention(r.rec)
+	var fn func(*record) error
+	switch {
+	case err == nil:
+		fn = func(rec *record) error { return rec.succeed(now, out, ret) }
+	case r.userCanceled.Load():
+		fn = func(rec *record) error {
+			return rec.finish(now, StateCanceled, &Error{Code: CodeCanceled, Message: "canceled while running"}, ret)
+		}
+	case errors.Is(context.Cause(r.ctx), errShutdown):
+		fn = (*record).requeue
+	case errors.Is(err, ErrWorkerCrashed):
+		fn = func(rec *record) error { return rec.crashed(now, ret, err.Error()) }
+	default:
+		e, ok := errors.AsType[*Error](err)
+		if !ok {
+			e = &Error{Code: ErrorCode(err), Message: err.Error()}
+		}
+		fn = func(rec *record) error { return rec.finish(now, StateFailed, e, ret) }
+	}
+	rec := m.commit(id, fn)
+	if rec == nil {
+		return
+	}
+	if rec.State != StateSucceeded {
+		os.RemoveAll(filepath.Join(m.dir, resultsDir, id))
+	}
+	if rec.State.Final() {
+		os.Remove(m.inputPath(id))
+	}
+	args := []any{"job", id, "state", rec.State, "attempt", rec.Attempts}
+	if rec.Error != nil {
+		args = append(args, "code", rec.Error.Code, "err", rec.Error.Message)
+	}
+	m.log.Info("job "+string(rec.State), args...)
+	m.notify()
+}
+
+// commit stores a run's outcome. While the store fails it retries, until
+// the manager is stopped hard; then the job stays running in the store and
+// the next start treats it as interrupted.
+func (m *Manager) commit(id string, fn func(*record) error) *record {
+	backoff := 50 * time.Millisecond
+	for {
+		m.claimMu.Lock()
+		rec, err := m.store.update(id, fn)
+		if err == nil || errors.Is(err, errTransition) || errors.Is(err, ErrNotFound) || m.runCtx.Err() != nil {
+			m.claimMu.Unlock()
+			if err != nil {
+				m.log.Error("recording a job's outcome failed", "job", id, "err", err)
+				return nil
+			}
+			return rec
+		}
+		m.claimMu.Unlock()
+		m.log.Error("recording a job's outcome failed; retrying", "job", id, "err", err, "retry_in", backoff)
+		select {
+		case <-m.runCtx.Done():
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 2*time.Second)
+	}
+}
