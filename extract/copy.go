@@ -95,6 +95,10 @@ func (p *pipeline) copyPackets() (*Result, error) {
 			pkt.Unref()
 			continue
 		}
+		if kept == 0 && packetEncrypted(pkt) {
+			pkt.Unref()
+			return nil, fmt.Errorf("%w: %w", ErrUnsupportedInput, ErrEncrypted)
+		}
 		pts := pkt.Pts()
 		if pts == astiav.NoPtsValue {
 			pts = pkt.Dts()

@@ -270,7 +270,8 @@ func (p *pipeline) openOutput(muxOpts map[string]string, configure func(ost *ast
 	}
 	p.defer_(ioc.Free)
 	ofc.SetPb(ioc)
-	p.defer_(attach(p.o.Logger, ofc))
+	_, detach := attach(p.o.Logger, ofc)
+	p.defer_(detach)
 	ost := ofc.NewStream(nil)
 	if ost == nil {
 		return errors.New("open output: allocating stream failed")

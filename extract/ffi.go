@@ -10,6 +10,9 @@ package extract
 //#include <libavutil/samplefmt.h>
 //
 //static const char *audex_profile_name(int id, int p) { return avcodec_profile_name(id, p); }
+//static int audex_pkt_encrypted(AVPacket *p) {
+//	return av_packet_get_side_data(p, AV_PKT_DATA_ENCRYPTION_INFO, NULL) != NULL;
+//}
 //static int audex_initial_padding(AVCodecContext *c) { return c->initial_padding; }
 //static int audex_small_last_frame(AVCodecContext *c) {
 //	return (c->codec->capabilities & (AV_CODEC_CAP_SMALL_LAST_FRAME | AV_CODEC_CAP_VARIABLE_FRAME_SIZE)) != 0;
@@ -60,7 +63,11 @@ package extract
 //}
 import "C"
 
-import "github.com/asticode/go-astiav"
+import (
+	"unsafe"
+
+	"github.com/asticode/go-astiav"
+)
 
 func initialPadding(cc *astiav.CodecContext) int {
 	return int(C.audex_initial_padding((*C.AVCodecContext)(cc.UnsafePointer())))
@@ -71,6 +78,15 @@ func profileName(id astiav.CodecID, p astiav.Profile) string {
 		return C.GoString(n)
 	}
 	return ""
+}
+
+// packetEncrypted reports whether a packet carries encryption info (CENC).
+// go-astiav v0.39.0 has no accessor for a packet's C pointer; its Packet
+// struct holds exactly that pointer as its only field (checked by
+// TestHostileInputs/encrypted, which fails if the layout changes).
+func packetEncrypted(p *astiav.Packet) bool {
+	c := *(**C.AVPacket)(unsafe.Pointer(p))
+	return c != nil && C.audex_pkt_encrypted(c) != 0
 }
 
 func acceptsSmallLastFrame(cc *astiav.CodecContext) bool {

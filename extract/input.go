@@ -47,6 +47,7 @@ type input struct {
 	fc      *astiav.FormatContext
 	rd      *reader
 	t0      int64 // zero of the presentation timeline, AV_TIME_BASE units
+	log     *sink // the demuxer's log lines
 	closers []func()
 }
 
@@ -129,14 +130,18 @@ func openInput(ctx context.Context, src source, lim Limits, lg *slog.Logger) (_ 
 	fc.SetIOInterrupter(ii)
 	stop := context.AfterFunc(ctx, ii.Interrupt)
 	in.closers = append(in.closers, func() { stop() })
-	in.closers = append(in.closers, attach(lg, fc))
+	sk, detach := attach(lg, fc)
+	in.log = sk
+	in.closers = append(in.closers, detach)
 
 	d := astiav.NewDictionary()
 	defer d.Free()
 	for k, v := range map[string]string{
-		"probesize":          strconv.FormatInt(lim.ProbeSize, 10),
-		"analyzeduration":    strconv.FormatInt(lim.AnalyzeDuration.Microseconds(), 10),
-		"max_streams":        strconv.Itoa(lim.MaxStreams),
+		"probesize":       strconv.FormatInt(lim.ProbeSize, 10),
+		"analyzeduration": strconv.FormatInt(lim.AnalyzeDuration.Microseconds(), 10),
+		// One more than allowed, so an input over the limit is seen as such
+		// by demuxers that skip extra streams instead of failing.
+		"max_streams":        strconv.Itoa(lim.MaxStreams + 1),
 		"fpsprobesize":       "0",
 		"format_whitelist":   strings.Join(allowedDemuxers, ","),
 		"codec_whitelist":    allowedDecoders,
@@ -147,12 +152,18 @@ func openInput(ctx context.Context, src source, lim Limits, lg *slog.Logger) (_ 
 		}
 	}
 	if err := fc.OpenInput("", ifmt, d); err != nil {
+		if strings.Contains(in.log.lastError(), "max_streams") {
+			return nil, fmt.Errorf("%w: more than %d", ErrTooManyStreams, lim.MaxStreams)
+		}
 		return nil, in.wrapErr("open input", err, ErrInvalidInput)
 	}
 	in.closers = append(in.closers, fc.CloseInput)
 	in.fc = fc
 	if fc.NbStreams() > lim.MaxStreams {
-		return nil, fmt.Errorf("%w: %d streams (limit %d)", ErrTooManyStreams, fc.NbStreams(), lim.MaxStreams)
+		return nil, fmt.Errorf("%w: over %d streams", ErrTooManyStreams, lim.MaxStreams)
+	}
+	if fc.NbStreams() == 0 {
+		return nil, in.wrapErr("open input", astiav.ErrInvaliddata, ErrInvalidInput)
 	}
 	if err := fc.FindStreamInfo(nil); err != nil {
 		return nil, in.wrapErr("read stream info", err, ErrInvalidInput)
@@ -235,6 +246,11 @@ func (in *input) wrapErr(step string, err error, class error) error {
 	}
 	if in.rd.err != nil {
 		return fmt.Errorf("%s: read: %w", step, in.rd.err)
+	}
+	if in.log != nil {
+		if said := in.log.lastError(); said != "" {
+			return fmt.Errorf("%s: %w: %w (%s)", step, class, err, said)
+		}
 	}
 	return fmt.Errorf("%s: %w: %w", step, class, err)
 }

@@ -56,7 +56,14 @@ func installLog() {
 			if !ok {
 				return
 			}
-			lg := v.(*slog.Logger)
+			sk := v.(*sink)
+			if l <= astiav.LogLevelError {
+				sk.last.Store(strings.TrimSpace(msg))
+			}
+			lg := sk.lg
+			if lg == nil {
+				return
+			}
 			level := slog.LevelDebug
 			switch {
 			case l <= astiav.LogLevelError:
@@ -76,11 +83,23 @@ func installLog() {
 	})
 }
 
-// attach routes FFmpeg lines logged by obj to lg until the returned func runs.
-func attach(lg *slog.Logger, obj astiav.Classer) func() {
-	if lg == nil || obj == nil {
-		return func() {}
-	}
-	logSinks.Store(obj, lg)
-	return func() { logSinks.Delete(obj) }
+// sink receives the lines one FFmpeg object logs: they go to the
+// extraction's logger, and the last error is kept to explain a failure.
+type sink struct {
+	lg   *slog.Logger
+	last atomic.Value // string
+}
+
+// lastError is the last error line FFmpeg logged through this sink.
+func (s *sink) lastError() string {
+	v, _ := s.last.Load().(string)
+	return v
+}
+
+// attach routes FFmpeg lines logged by obj to a sink until the returned func
+// runs.
+func attach(lg *slog.Logger, obj astiav.Classer) (*sink, func()) {
+	s := &sink{lg: lg}
+	logSinks.Store(obj, s)
+	return s, func() { logSinks.Delete(obj) }
 }

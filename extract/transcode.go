@@ -45,6 +45,7 @@ type transcoder struct {
 	pktSeen   int
 	pktKept   int
 	decErrors int
+	pktsIn    int
 	lastProg  int64
 
 	frame, out, encFrame *astiav.Frame
@@ -102,7 +103,8 @@ func (t *transcoder) openDecoder() error {
 	}
 	dec.SetThreadCount(t.o.Limits.DecoderThreads)
 	setPktTimebase(dec, t.st.TimeBase())
-	t.defer_(attach(t.o.Logger, dec))
+	_, detach := attach(t.o.Logger, dec)
+	t.defer_(detach)
 	if err := dec.Open(codec, nil); err != nil {
 		return fmt.Errorf("open decoder %s: %w: %w", codec.Name(), ErrInvalidInput, err)
 	}
@@ -138,7 +140,8 @@ func (t *transcoder) openEncoder() error {
 	if of := astiav.FindOutputFormat(t.spec.muxer); of != nil && of.Flags().Has(astiav.IOFormatFlagGlobalheader) {
 		enc.SetFlags(enc.Flags().Add(astiav.CodecContextFlagGlobalHeader))
 	}
-	t.defer_(attach(t.o.Logger, enc))
+	_, detach := attach(t.o.Logger, enc)
+	t.defer_(detach)
 	var opts *astiav.Dictionary
 	if t.spec.vbrQuality > 0 && params.bitrate == 0 {
 		opts = astiav.NewDictionary()
@@ -305,6 +308,11 @@ func (t *transcoder) decodeAll() error {
 			t.pkt.Unref()
 			continue
 		}
+		if t.pktsIn == 0 && packetEncrypted(t.pkt) {
+			t.pkt.Unref()
+			return fmt.Errorf("%w: %w", ErrUnsupportedInput, ErrEncrypted)
+		}
+		t.pktsIn++
 		err = t.dec.SendPacket(t.pkt)
 		t.pkt.Unref()
 		if err != nil && !errors.Is(err, astiav.ErrEagain) {
@@ -602,6 +610,9 @@ func (t *transcoder) expected() int64 {
 func (t *transcoder) flush() error {
 	if err := t.drainResampler(); err != nil {
 		return err
+	}
+	if t.decErrors >= 8 && t.decErrors*2 > t.pktsIn {
+		return fmt.Errorf("%w: %d of %d audio packets failed to decode", ErrInvalidInput, t.decErrors, t.pktsIn)
 	}
 	if t.written <= t.prefix {
 		if t.o.Start > 0 {

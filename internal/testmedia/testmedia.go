@@ -58,7 +58,11 @@ func Make(t testing.TB, name string, args ...string) string {
 	cmd := exec.Command(ff, append(append([]string{"-v", "error", "-y", "-nostdin"}, args...), tmp)...)
 	if b, err := cmd.CombinedOutput(); err != nil {
 		os.Remove(tmp)
-		t.Fatalf("testmedia: ffmpeg %s: %v\n%s", strings.Join(args, " "), err, b)
+		cmdline := strings.Join(args, " ")
+		if len(cmdline) > 300 {
+			cmdline = cmdline[:300] + "..."
+		}
+		t.Fatalf("testmedia: ffmpeg %s: %v\n%s", cmdline, err, b)
 	}
 	if err := os.Rename(tmp, out); err != nil {
 		t.Fatal(err)
