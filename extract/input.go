@@ -159,14 +159,15 @@ func openInput(ctx context.Context, src source, lim Limits, lg *slog.Logger) (_ 
 	}
 	in.closers = append(in.closers, fc.CloseInput)
 	in.fc = fc
+	if err := fc.FindStreamInfo(nil); err != nil {
+		return nil, in.wrapErr("read stream info", err, ErrInvalidInput)
+	}
+	// Some demuxers (FLV, MPEG-TS) only create streams while reading.
 	if fc.NbStreams() > lim.MaxStreams {
 		return nil, fmt.Errorf("%w: over %d streams", ErrTooManyStreams, lim.MaxStreams)
 	}
 	if fc.NbStreams() == 0 {
 		return nil, in.wrapErr("open input", astiav.ErrInvaliddata, ErrInvalidInput)
-	}
-	if err := fc.FindStreamInfo(nil); err != nil {
-		return nil, in.wrapErr("read stream info", err, ErrInvalidInput)
 	}
 	if err := in.findStart(); err != nil {
 		return nil, err
