@@ -48,7 +48,7 @@ func newClock() *clock {
 	return c
 }
 
-func (c *clock) Now() time.Time           { return time.Unix(0, c.ns.Load()) }
+func (c *clock) Now() time.Time          { return time.Unix(0, c.ns.Load()) }
 func (c *clock) Advance(d time.Duration) { c.ns.Add(int64(d)) }
 
 // fakeExtractor stands in for the pipeline where a test is about HTTP, not
