@@ -114,6 +114,10 @@ func TestSubmitFieldsBeforeVideoAndJSONURL(t *testing.T) {
 func TestSubmitURL(t *testing.T) {
 	t.Parallel()
 	src := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/huge.mp4" {
+			w.Write(bytes.Repeat([]byte("v"), 2<<20))
+			return
+		}
 		if r.URL.Path == "/missing.mp4" {
 			http.NotFound(w, r)
 			return
@@ -140,6 +144,12 @@ func TestSubmitURL(t *testing.T) {
 	assert.Equal(t, statusFailed, st["status"])
 	assert.Equal(t, jobs.CodeFetchFailed, st["code"])
 	assert.Contains(t, st["message"], "404")
+
+	// Over MaxFetchBytes (1 MiB here).
+	id = b.jobID(b.submitURL(tokenA, src.URL+"/huge.mp4", nil))
+	st = b.waitStatus(tokenA, id)
+	assert.Equal(t, statusFailed, st["status"])
+	assert.Equal(t, jobs.CodeInputTooLarge, st["code"])
 
 	// Bad URLs are refused at submission.
 	for _, u := range []string{"ftp://example.com/x", "not a url", "http://user:pw@example.com/x", "file:///etc/passwd"} {

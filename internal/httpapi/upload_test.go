@@ -8,12 +8,15 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"mime/multipart"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
+	"runtime"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -268,4 +271,77 @@ func FuzzResolveResultPath(f *testing.F) {
 			require.NotEqual(t, http.StatusOK, rec.Code)
 		}
 	})
+}
+
+// rss reads the process's resident set size.
+func rss(t *testing.T) int64 {
+	t.Helper()
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		t.Skipf("no /proc: %v", err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			var kb int64
+			fmt.Sscan(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), &kb)
+			return kb << 10
+		}
+	}
+	t.Fatal("no VmRSS")
+	return 0
+}
+
+// TestUploadMemoryIsFlat streams a large upload (generated on the fly) and
+// samples RSS meanwhile: it must not grow with the upload's size. Not
+// parallel, so other tests do not disturb the measurement.
+func TestUploadMemoryIsFlat(t *testing.T) {
+	const size = 128 << 20
+	b := newBundle(t, &bundleOpts{mutate: func(c *Config) { c.MaxUploadBytes = size + 1 }})
+	pr, pw := io.Pipe()
+	mw := multipart.NewWriter(pw)
+	go func() {
+		fw, err := mw.CreateFormFile("video", "big.mp4")
+		if err == nil {
+			chunk := bytes.Repeat([]byte("0123456789abcdef"), 4096)
+			for n := 0; n < size && err == nil; n += len(chunk) {
+				_, err = fw.Write(chunk)
+			}
+		}
+		if err == nil {
+			err = mw.Close()
+		}
+		pw.CloseWithError(err)
+	}()
+	runtime.GC()
+	debug.FreeOSMemory()
+	base := rss(t)
+	var peak atomic.Int64
+	stop := make(chan struct{})
+	sampled := make(chan struct{})
+	go func() {
+		defer close(sampled)
+		for {
+			if r := rss(t); r > peak.Load() {
+				peak.Store(r)
+			}
+			select {
+			case <-stop:
+				return
+			case <-time.After(5 * time.Millisecond):
+			}
+		}
+	}()
+	req := b.newRequest(http.MethodPost, "/job/extract/video/audio/file", pr, tokenA)
+	req.Header.Set("Content-Type", mw.FormDataContentType())
+	start := time.Now()
+	r := b.do(req)
+	elapsed := time.Since(start)
+	close(stop)
+	<-sampled
+	id := b.jobID(r)
+	growth := peak.Load() - base
+	t.Logf("%d MiB upload in %v: RSS %d MiB -> peak %d MiB (growth %d MiB)", size>>20, elapsed, base>>20, peak.Load()>>20, growth>>20)
+	assert.Less(t, growth, int64(48<<20), "RSS grew with the upload")
+	st := b.waitStatus(tokenA, id)
+	assert.Equal(t, float64(size), st["metadata"].(map[string]any)["input_bytes"])
 }
