@@ -38,6 +38,14 @@ type Config struct {
 	Retention  time.Duration
 	Extractor  jobs.Extractor
 
+	// SubmitRate limits each owner's submissions to this many per second on
+	// average (a token bucket); more get 429 with Retry-After. 0 means no
+	// limit.
+	SubmitRate float64
+	// SubmitBurst is how many submissions an owner may make at once within
+	// SubmitRate. Defaults to SubmitRate rounded up (at least 1).
+	SubmitBurst int
+
 	// MaxUploadBytes bounds an uploaded file. Defaults to 2 GiB.
 	MaxUploadBytes int64
 	// UploadIdleTimeout ends an upload that sends nothing for this long.

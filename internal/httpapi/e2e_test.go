@@ -105,3 +105,29 @@ func TestEndToEndRealExtraction(t *testing.T) {
 		assert.Nil(t, st["metadata"].(map[string]any)["output"])
 	})
 }
+
+// BenchmarkClip2s measures a client's latency for a 2 s clip over loopback:
+// upload a 10 s H.264+AAC video, poll until successful, download the mp3.
+//
+//	internal/ffmpeg/with-env go test -run '^$' -bench Clip2s -benchtime 50x ./internal/httpapi
+func BenchmarkClip2s(b *testing.B) {
+	video := testmedia.Video(b, testmedia.Spec{Container: "mp4", Seconds: 10})
+	data, err := os.ReadFile(video)
+	require.NoError(b, err)
+	bd := newBundle(b, &bundleOpts{extractor: jobs.InProcess{}, realClock: true})
+	b.ResetTimer()
+	for b.Loop() {
+		id := bd.jobID(bd.submitFile(tokenA, data, "clip.mp4", map[string]string{"start_time": "3.25"}, ""))
+		var st map[string]any
+		for {
+			st = bd.status(tokenA, id).json(b)
+			if st["status"] != statusPending {
+				break
+			}
+			time.Sleep(2 * time.Millisecond)
+		}
+		require.Equal(b, statusSuccessful, st["status"])
+		r := bd.do(bd.newRequest(http.MethodGet, st["url"].(string), nil, ""))
+		require.Equal(b, http.StatusOK, r.StatusCode)
+	}
+}

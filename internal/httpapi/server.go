@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"os"
@@ -58,6 +59,7 @@ type Server struct {
 	log       *slog.Logger
 	mux       *http.ServeMux
 	metrics   *metrics
+	limiter   *rateLimiter
 	draining  atomic.Bool
 }
 
@@ -93,6 +95,8 @@ func New(cfg Config, m *jobs.Manager) (*Server, error) {
 		signer:    sgn,
 		uploadDir: filepath.Join(cfg.DataDir, uploadsDir),
 		log:       cfg.Logger,
+		// Rates are real time, whatever clock expiry runs on.
+		limiter: newRateLimiter(cfg.SubmitRate, cfg.SubmitBurst, time.Now),
 	}
 	if err := os.MkdirAll(s.uploadDir, 0o700); err != nil {
 		return nil, fmt.Errorf("httpapi: uploads dir: %w", err)
@@ -308,6 +312,13 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 		writeError(w, http.StatusUnsupportedMediaType, "unsupported_media_type", err.Error())
 	case errors.Is(err, jobs.ErrNotFound):
 		writeError(w, http.StatusNotFound, "not_found", "not found")
+	case errors.Is(err, errRateLimited):
+		wait := time.Second
+		if e, ok := errors.AsType[*rateLimitError](err); ok {
+			wait = e.wait
+		}
+		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
+		writeError(w, http.StatusTooManyRequests, "rate_limited", "too many submissions, retry later")
 	case errors.Is(err, jobs.ErrQueueFull):
 		s.retryAfter(w)
 		writeError(w, http.StatusTooManyRequests, "queue_full", "the job queue is full, retry later")

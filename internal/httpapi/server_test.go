@@ -521,3 +521,54 @@ func TestUnroutedAndOperationalEndpoints(t *testing.T) {
 	assert.Equal(t, http.StatusServiceUnavailable, r.StatusCode)
 	assert.Equal(t, "5", r.Header.Get("Retry-After"))
 }
+
+func TestRateLimitPerCredential(t *testing.T) {
+	t.Parallel()
+	b := newBundle(t, &bundleOpts{mutate: func(c *Config) { c.SubmitRate, c.SubmitBurst = 0.01, 3 }})
+	for i := range 3 {
+		b.jobID(b.submitFile(tokenA, []byte("v"), "x.mp4", nil, ""))
+		if i == 0 {
+			b.jobID(b.submitURL(tokenB, "http://127.0.0.1:1/x.mp4", nil))
+		}
+	}
+	r := b.submitFile(tokenA, []byte("v"), "x.mp4", nil, "")
+	require.Equal(t, http.StatusTooManyRequests, r.StatusCode)
+	assert.Equal(t, "rate_limited", r.json(t)["code"])
+	assert.Equal(t, "100", r.Header.Get("Retry-After"), "one token per 100 s")
+	assert.Equal(t, http.StatusTooManyRequests, b.submitURL(tokenA, "http://127.0.0.1:1/x.mp4", nil).StatusCode)
+	// Bob has his own bucket.
+	b.jobID(b.submitFile(tokenB, []byte("v"), "x.mp4", nil, ""))
+	assert.Equal(t, 5, b.jobCount())
+	assert.Empty(t, b.uploads())
+}
+
+func TestRateLimiterRefills(t *testing.T) {
+	t.Parallel()
+	c := newClock()
+	l := newRateLimiter(2, 0, c.Now)
+	ok, _ := l.allow("a")
+	assert.True(t, ok)
+	ok, _ = l.allow("a")
+	assert.True(t, ok, "burst defaults to the rate")
+	ok, wait := l.allow("a")
+	assert.False(t, ok)
+	assert.Equal(t, 500*time.Millisecond, wait)
+	c.Advance(250 * time.Millisecond)
+	ok, wait = l.allow("a")
+	assert.False(t, ok)
+	assert.Equal(t, 250*time.Millisecond, wait)
+	c.Advance(250 * time.Millisecond)
+	ok, _ = l.allow("a")
+	assert.True(t, ok)
+	c.Advance(time.Hour)
+	for range 2 {
+		ok, _ = l.allow("a")
+		assert.True(t, ok)
+	}
+	ok, _ = l.allow("a")
+	assert.False(t, ok, "tokens cap at the burst")
+	var none *rateLimiter
+	ok, _ = none.allow("a")
+	assert.True(t, ok, "no limit configured")
+	assert.Nil(t, newRateLimiter(0, 5, c.Now))
+}

@@ -35,7 +35,25 @@ var (
 	errUnsupportedMedia = errors.New("unsupported media type")
 	errDraining         = errors.New("shutting down")
 	errStalled          = errors.New("request body stalled")
+	errRateLimited      = errors.New("rate limited")
 )
+
+type rateLimitError struct{ wait time.Duration }
+
+func (e *rateLimitError) Error() string        { return fmt.Sprintf("rate limited for %v", e.wait) }
+func (e *rateLimitError) Is(target error) bool { return target == errRateLimited }
+
+// admit refuses a submission before its body is read: while draining, or
+// when the owner is over its rate.
+func (s *Server) admit(owner string) error {
+	if s.draining.Load() {
+		return errDraining
+	}
+	if ok, wait := s.limiter.allow(owner); !ok {
+		return &rateLimitError{wait: wait}
+	}
+	return nil
+}
 
 // requestError is a client error with a machine code for the response.
 type requestError struct {
@@ -75,8 +93,8 @@ func (f *form) cleanup() {
 }
 
 func (s *Server) handleSubmitFile(w http.ResponseWriter, r *http.Request, owner string) {
-	if s.draining.Load() {
-		s.fail(w, r, errDraining)
+	if err := s.admit(owner); err != nil {
+		s.fail(w, r, err)
 		return
 	}
 	mediaType, params, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
@@ -122,8 +140,8 @@ func (s *Server) handleSubmitFile(w http.ResponseWriter, r *http.Request, owner 
 }
 
 func (s *Server) handleSubmitURL(w http.ResponseWriter, r *http.Request, owner string) {
-	if s.draining.Load() {
-		s.fail(w, r, errDraining)
+	if err := s.admit(owner); err != nil {
+		s.fail(w, r, err)
 		return
 	}
 	values, err := s.readURLForm(w, r)
