@@ -3,6 +3,8 @@ package httpapi
 import (
 	"bytes"
 	"encoding/base64"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -571,4 +573,42 @@ func TestRateLimiterRefills(t *testing.T) {
 	ok, _ = none.allow("a")
 	assert.True(t, ok, "no limit configured")
 	assert.Nil(t, newRateLimiter(0, 5, c.Now))
+}
+
+func TestErrorMapping(t *testing.T) {
+	t.Parallel()
+	b := newBundle(t, nil)
+	cases := []struct {
+		err        error
+		status     int
+		code       string
+		retryAfter bool
+	}{
+		{fmt.Errorf("jobs: store: %w", jobs.ErrUnavailable), 503, "unavailable", true},
+		{jobs.ErrClosed, 503, "unavailable", true},
+		{errDraining, 503, "unavailable", true},
+		{fmt.Errorf("x: %w", jobs.ErrQueueFull), 429, "queue_full", true},
+		{&rateLimitError{wait: 1500 * time.Millisecond}, 429, "rate_limited", true},
+		{jobs.ErrNotFound, 404, "not_found", false},
+		{jobs.ErrExpired, 410, "expired", false},
+		{fmt.Errorf("%w: empty input", jobs.ErrInvalidRequest), 400, "invalid_request", false},
+		{&ParamsError{Fields: []FieldError{{"duration", "bad"}}}, 400, "invalid_params", false},
+		{&http.MaxBytesError{Limit: 10}, 413, "too_large", false},
+		{fmt.Errorf("%w: no data", errStalled), 408, "stalled", false},
+		{errors.New("something unexpected"), 500, "internal", false},
+	}
+	for _, c := range cases {
+		rec := httptest.NewRecorder()
+		req := httptest.NewRequest(http.MethodGet, "/", nil)
+		b.s.fail(rec, req, c.err)
+		assert.Equal(t, c.status, rec.Code, "%v", c.err)
+		var body errorBody
+		require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &body))
+		assert.Equal(t, c.code, body.Code, "%v", c.err)
+		assert.NotEmpty(t, body.Error)
+		assert.Equal(t, c.retryAfter, rec.Header().Get("Retry-After") != "", "%v", c.err)
+		if c.status == 500 {
+			assert.NotContains(t, body.Error, "unexpected", "internal details stay in the log")
+		}
+	}
 }
