@@ -345,3 +345,48 @@ func TestUploadMemoryIsFlat(t *testing.T) {
 	st := b.waitStatus(tokenA, id)
 	assert.Equal(t, float64(size), st["metadata"].(map[string]any)["input_bytes"])
 }
+
+// TestConcurrentUploads is L1 in small: 50 clients upload at once into a
+// queue of 20; each is accepted or told to retry, none gets a 5xx, and no
+// upload file is left.
+func TestConcurrentUploads(t *testing.T) {
+	t.Parallel()
+	b := newBundle(t, &bundleOpts{workers: 1, queueSize: 20})
+	video := append([]byte("HOLD"), bytes.Repeat([]byte("v"), 256<<10)...)
+	const clients = 50
+	statuses := make(chan *response, clients)
+	var wg sync.WaitGroup
+	for range clients {
+		wg.Go(func() {
+			body, ct := multipartBody(t, video, "a.mp4", nil)
+			req, _ := http.NewRequest(http.MethodPost, b.url("/job/extract/video/audio/file"), body)
+			req.Header.Set("Content-Type", ct)
+			req.Header.Set(TokenHeader, tokenA)
+			resp, err := b.client.Do(req)
+			if !assert.NoError(t, err) {
+				return
+			}
+			rb, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			statuses <- &response{Response: resp, body: rb}
+		})
+	}
+	wg.Wait()
+	close(statuses)
+	accepted := 0
+	for r := range statuses {
+		switch r.StatusCode {
+		case http.StatusOK:
+			accepted++
+		case http.StatusTooManyRequests, http.StatusServiceUnavailable:
+			assert.NotEmpty(t, r.Header.Get("Retry-After"))
+		default:
+			t.Errorf("status %d: %s", r.StatusCode, r.body)
+		}
+	}
+	// 20 wait and one runs (unless the worker had not yet taken the first
+	// when the queue filled); the rest were refused.
+	assert.Contains(t, []int{20, 21}, accepted)
+	assert.Equal(t, accepted, b.jobCount())
+	assert.Empty(t, b.uploads())
+}
