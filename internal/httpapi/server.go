@@ -114,9 +114,7 @@ func New(cfg Config, m *jobs.Manager) (*Server, error) {
 
 func (s *Server) routes() {
 	mux := http.NewServeMux()
-	handle := func(pattern string, h func(http.ResponseWriter, *http.Request)) {
-		mux.HandleFunc(pattern, h)
-	}
+	handle := mux.HandleFunc
 	handle(routeSubmitFile, s.authed(s.handleSubmitFile))
 	handle(routeSubmitURL, s.authed(s.handleSubmitURL))
 	handle(routeStatus, s.authed(s.handleStatus))
