@@ -395,6 +395,13 @@ func (v *openAPIValidator) check(t testing.TB, req *http.Request, reqBody []byte
 		require.Contains(t, []int{http.StatusNotFound, http.StatusMethodNotAllowed}, resp.StatusCode, "undocumented %s %s: %v", req.Method, req.URL.Path, err)
 		return
 	}
+	if resp.StatusCode == http.StatusOK && req.Method == http.MethodPost && req.GetBody != nil {
+		// An accepted submission must also be a request the document allows.
+		rin := &openapi3filter.RequestValidationInput{Request: rreq, PathParams: params, Route: route,
+			Options: &openapi3filter.Options{AuthenticationFunc: openapi3filter.NoopAuthenticationFunc, MultiError: true}}
+		require.NoError(t, openapi3filter.ValidateRequest(context.Background(), rin), "request %s %s", req.Method, req.URL.Path)
+		rreq.Body = io.NopCloser(bytes.NewReader(reqBody))
+	}
 	in := &openapi3filter.ResponseValidationInput{
 		RequestValidationInput: &openapi3filter.RequestValidationInput{Request: rreq, PathParams: params, Route: route},
 		Status:                 resp.StatusCode,

@@ -24,7 +24,7 @@ func TestSubmitFilePollDownload(t *testing.T) {
 	t.Parallel()
 	b := newBundle(t, nil)
 	r := b.submitFile(tokenA, []byte("a video"), "Holiday été.mp4", map[string]string{
-		"start_time": "1.5", "duration": "00:00:03.250", "output_format": "WAV", "channels": "1",
+		"start_time": "1.5", "duration": "00:00:03.250", "output_format": "wav", "channels": "1",
 	}, "")
 	id := b.jobID(r)
 	st := b.waitStatus(tokenA, id)
