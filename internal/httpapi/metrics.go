@@ -64,7 +64,7 @@ type jobsCollector struct {
 	m     *jobs.Manager
 	since time.Time
 
-	stateDesc, queueDesc, upDesc *prometheus.Desc
+	stateDesc, queueDesc, upDesc, workersDesc, capacityDesc *prometheus.Desc
 
 	mu       sync.Mutex
 	seen     map[string]bool
@@ -79,12 +79,14 @@ var jobStates = []jobs.State{jobs.StateQueued, jobs.StateRunning, jobs.StateSucc
 
 func newJobsCollector(m *jobs.Manager, since time.Time) *jobsCollector {
 	return &jobsCollector{
-		m:         m,
-		since:     since,
-		stateDesc: prometheus.NewDesc("audex_jobs", "Jobs known to the manager, by state.", []string{"state"}, nil),
-		queueDesc: prometheus.NewDesc("audex_queue_depth", "Jobs waiting for a worker.", nil, nil),
-		upDesc:    prometheus.NewDesc("audex_store_up", "1 when the job store answered the scrape.", nil, nil),
-		seen:      map[string]bool{},
+		m:            m,
+		since:        since,
+		stateDesc:    prometheus.NewDesc("audex_jobs", "Jobs known to the manager, by state.", []string{"state"}, nil),
+		queueDesc:    prometheus.NewDesc("audex_queue_depth", "Jobs waiting for a worker.", nil, nil),
+		upDesc:       prometheus.NewDesc("audex_store_up", "1 when the job store answered the scrape.", nil, nil),
+		workersDesc:  prometheus.NewDesc("audex_workers", "Worker slots, by whether they are running a job.", []string{"busy"}, nil),
+		capacityDesc: prometheus.NewDesc("audex_queue_capacity", "How many jobs may wait before submissions get 429.", nil, nil),
+		seen:         map[string]bool{},
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "audex_job_duration_seconds", Help: "Run time of finished jobs (start of the last attempt to the end), by outcome.",
 			Buckets: prometheus.ExponentialBuckets(0.05, 2, 14),
@@ -110,6 +112,8 @@ func (c *jobsCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.stateDesc
 	ch <- c.queueDesc
 	ch <- c.upDesc
+	ch <- c.workersDesc
+	ch <- c.capacityDesc
 	c.duration.Describe(ch)
 	c.wait.Describe(ch)
 	c.rtf.Describe(ch)
@@ -141,6 +145,11 @@ func (c *jobsCollector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(c.stateDesc, prometheus.GaugeValue, float64(counts[st]), string(st))
 		}
 		ch <- prometheus.MustNewConstMetric(c.queueDesc, prometheus.GaugeValue, float64(counts[jobs.StateQueued]))
+	}
+	if st, err := c.m.Stats(); err == nil {
+		ch <- prometheus.MustNewConstMetric(c.workersDesc, prometheus.GaugeValue, float64(st.Running), "true")
+		ch <- prometheus.MustNewConstMetric(c.workersDesc, prometheus.GaugeValue, float64(max(st.Workers-st.Running, 0)), "false")
+		ch <- prometheus.MustNewConstMetric(c.capacityDesc, prometheus.GaugeValue, float64(st.QueueSize))
 	}
 	c.duration.Collect(ch)
 	c.wait.Collect(ch)

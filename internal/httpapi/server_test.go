@@ -504,6 +504,8 @@ func TestUnroutedAndOperationalEndpoints(t *testing.T) {
 		`audex_jobs{state="succeeded"} 1`,
 		`audex_queue_depth 0`,
 		`audex_store_up 1`,
+		`audex_workers{busy="false"} 2`,
+		`audex_queue_capacity 100`,
 		`audex_jobs_submitted_total 1`,
 		`audex_upload_bytes_total 1`,
 		fmt.Sprintf(`audex_result_bytes_served_total %d`, payloadSize),
