@@ -1,0 +1,147 @@
+package httpapi
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/audex/audex/jobs"
+)
+
+// Config configures the HTTP service. Only DataDir and credentials (or
+// AllowAnonymous) are required; zero values take the documented defaults.
+type Config struct {
+	// Addr is the listen address for Run. Defaults to ":8080".
+	Addr string
+	// DataDir holds the job store, inputs, results, in-flight uploads and the
+	// link-signing key. Required.
+	DataDir string
+
+	// Credentials are the accepted apy-tokens and Basic logins. See
+	// ParseCredentials for the file and environment syntax.
+	Credentials []Credential
+	// AllowAnonymous, when Credentials is empty, serves every request as
+	// owner "anonymous". Only for local use; New fails when there are
+	// neither credentials nor this.
+	AllowAnonymous bool
+
+	// Workers, QueueSize, JobTimeout, Retention and Extractor configure the
+	// job manager that Run and Serve create (see jobs.Config for their
+	// defaults). New ignores them: its caller owns the manager.
+	Workers    int
+	QueueSize  int
+	JobTimeout time.Duration
+	Retention  time.Duration
+	Extractor  jobs.Extractor
+
+	// SubmitRate limits each owner's submissions to this many per second on
+	// average (a token bucket); more get 429 with Retry-After. 0 means no
+	// limit.
+	SubmitRate float64
+	// SubmitBurst is how many submissions an owner may make at once within
+	// SubmitRate. Defaults to SubmitRate rounded up (at least 1).
+	SubmitBurst int
+
+	// MaxUploadBytes bounds an uploaded file. Defaults to 2 GiB.
+	MaxUploadBytes int64
+	// UploadIdleTimeout ends an upload that sends nothing for this long.
+	// Defaults to 30 s.
+	UploadIdleTimeout time.Duration
+	// MaxFetchBytes bounds a video_url download. Defaults to MaxUploadBytes.
+	MaxFetchBytes int64
+	// AllowPrivateFetch lets video_url reach loopback, private and
+	// link-local addresses. For tests and closed networks only.
+	AllowPrivateFetch bool
+
+	// PublicURL is the scheme and host (and optional path prefix) result
+	// links start with, e.g. "https://audex.example.com". Empty means the
+	// request's own Host over http (https when TLS is terminated here).
+	PublicURL string
+	// SigningKey signs result links; at least 32 bytes. Empty means a
+	// random key kept in DataDir/signing.key, so links survive restarts.
+	SigningKey []byte
+	// RetryAfter is what 429 and 503 answers tell clients to wait.
+	// Defaults to 5 s.
+	RetryAfter time.Duration
+
+	// ReadHeaderTimeout and IdleTimeout of the http.Server that Run and
+	// Serve start. Default 10 s and 60 s.
+	ReadHeaderTimeout time.Duration
+	IdleTimeout       time.Duration
+	// DrainTimeout bounds a graceful shutdown: in-flight requests and
+	// running jobs get this long before they are cut off (cut-off jobs are
+	// re-queued for the next start). Defaults to 30 s.
+	DrainTimeout time.Duration
+
+	// Now is the clock for link expiry; Run and Serve give it to the job
+	// manager too. Defaults to time.Now.
+	Now func() time.Time
+	// Logger receives JSON request and job logs. Defaults to JSON on stderr.
+	Logger *slog.Logger
+}
+
+// Defaults.
+const (
+	DefaultAddr              = ":8080"
+	DefaultMaxUploadBytes    = 2 << 30
+	DefaultUploadIdleTimeout = 30 * time.Second
+	DefaultRetryAfter        = 5 * time.Second
+	DefaultReadHeaderTimeout = 10 * time.Second
+	DefaultIdleTimeout       = 60 * time.Second
+	DefaultDrainTimeout      = 30 * time.Second
+)
+
+// ErrNoCredentials: the configuration has neither credentials nor
+// AllowAnonymous.
+var ErrNoCredentials = errors.New("httpapi: no credentials configured (set credentials, or allow anonymous access)")
+
+func (c Config) withDefaults() (Config, error) {
+	if c.DataDir == "" {
+		return c, errors.New("httpapi: Config.DataDir is required")
+	}
+	if len(c.Credentials) == 0 && !c.AllowAnonymous {
+		return c, ErrNoCredentials
+	}
+	if c.Addr == "" {
+		c.Addr = DefaultAddr
+	}
+	if c.MaxUploadBytes <= 0 {
+		c.MaxUploadBytes = DefaultMaxUploadBytes
+	}
+	if c.UploadIdleTimeout <= 0 {
+		c.UploadIdleTimeout = DefaultUploadIdleTimeout
+	}
+	if c.MaxFetchBytes <= 0 {
+		c.MaxFetchBytes = c.MaxUploadBytes
+	}
+	if c.RetryAfter <= 0 {
+		c.RetryAfter = DefaultRetryAfter
+	}
+	if c.ReadHeaderTimeout <= 0 {
+		c.ReadHeaderTimeout = DefaultReadHeaderTimeout
+	}
+	if c.IdleTimeout <= 0 {
+		c.IdleTimeout = DefaultIdleTimeout
+	}
+	if c.DrainTimeout <= 0 {
+		c.DrainTimeout = DefaultDrainTimeout
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.NewJSONHandler(os.Stderr, nil))
+	}
+	if c.PublicURL != "" {
+		u, err := url.Parse(c.PublicURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+			return c, fmt.Errorf("httpapi: PublicURL %q: want http(s)://host[:port][/prefix]", c.PublicURL)
+		}
+		c.PublicURL = strings.TrimRight(c.PublicURL, "/")
+	}
+	return c, nil
+}

@@ -1,0 +1,49 @@
+// Package httpapi is audex's HTTP job service: a drop-in replacement for the
+// hosted "Extract Audio from Video" job API, over a [jobs.Manager].
+//
+// # Surface
+//
+// The hosted API's operations, with its field names and defaults:
+//
+//	POST   /job/extract/video/audio/file           multipart: video, start_time, duration, output_format, full_audio; ?persistent
+//	POST   /job/extract/video/audio/url            the same with video_url (multipart, urlencoded or JSON)
+//	GET    /job/extract/video/audio/status/{id}    {"job_id", "status": "pending"|"successful"|"failed", "url", "message"}
+//
+// and audex's additive extensions: the fields track, language, sample_rate,
+// channels, bitrate and copy; times as HH:MM:SS.mmm; status fields progress,
+// stage, queue_position, expires_at, code and metadata; DELETE
+// /job/extract/video/audio/{id}; signed, expiring result links
+// (/results/{id}/{name}?exp=…&sig=…) with ETag, HEAD and Range; /healthz,
+// /readyz, /metrics (Prometheus) and /openapi.json (the OpenAPI 3.1
+// document of all of it, embedded from openapi.json).
+//
+// Requests authenticate with the apy-token header or HTTP Basic against
+// configured credentials (see [ParseCredentials]); every failure is the same
+// 401. A job belongs to the credential's owner: other owners get the same
+// 404 as for an unknown id. A result link is a capability: whoever holds it
+// may download until it expires (410 Gone afterwards, 403 when tampered).
+//
+// Uploads stream to a temporary file in DataDir/uploads (never to memory),
+// bounded by MaxUploadBytes (413) and an inactivity deadline (408), and are
+// removed on every failure, including a client that disconnects. A full
+// queue answers 429 and an unavailable store 503, both with Retry-After and
+// nothing stored. video_url inputs are fetched by package fetch: bounded
+// size, time and redirects, and no loopback, private or link-local
+// addresses unless AllowPrivateFetch.
+//
+// # Use
+//
+// A command runs the whole service with [Run] (or [Serve] on a listener of
+// its own), which creates the job manager on Config.DataDir, serves, and on
+// context cancellation drains: readiness fails and submissions get 503 at
+// once, in-flight requests and running jobs get Config.DrainTimeout, and jobs
+// cut off are re-queued for the next start.
+//
+//	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+//	defer stop()
+//	creds, err := httpapi.LoadCredentialsFile("/etc/audex/credentials")
+//	...
+//	err = httpapi.Run(ctx, httpapi.Config{Addr: ":8080", DataDir: "/var/lib/audex", Credentials: creds})
+//
+// A program that owns its jobs.Manager mounts the handler itself with [New].
+package httpapi
