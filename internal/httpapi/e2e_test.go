@@ -95,12 +95,11 @@ func TestEndToEndRealExtraction(t *testing.T) {
 		}
 
 		// B12 run-time case: a start past the end is a typed failure, never
-		// a successful empty file. (The code should be start_beyond_end;
-		// extract currently reports "flush resampler: Invalid argument" as
-		// internal for this input.)
+		// a successful empty file.
 		id := b.jobID(b.submitFile(tokenA, data, "x.mp4", map[string]string{"start_time": "3600"}, ""))
 		st := b.waitStatus(tokenA, id)
 		assert.Equal(t, statusFailed, st["status"])
+		assert.Equal(t, "start_beyond_end", st["code"])
 		assert.NotContains(t, st, "url")
 		assert.Nil(t, st["metadata"].(map[string]any)["output"])
 	})
