@@ -221,10 +221,9 @@
     }
     probed = r.data;
     const tracks = probed.audio_tracks || [];
-    const parts = [file.name + ':'];
-    parts.push(probed.duration ? fmtTime(probed.duration) + ' long' : 'length unknown');
-    parts.push(tracks.length === 1 ? '1 audio track' : tracks.length + ' audio tracks');
-    $('probe-summary').textContent = parts.join(' ');
+    $('probe-summary').textContent = file.name + ': ' +
+      (probed.duration ? fmtTime(probed.duration) + ' long' : 'length unknown') + ', ' +
+      (tracks.length === 1 ? '1 audio track' : tracks.length + ' audio tracks');
     const body = $('tracks').tBodies[0];
     body.replaceChildren();
     for (const t of tracks) {
@@ -411,7 +410,9 @@
       return;
     }
     $('job-progress').value = 0;
-    $('job-status').textContent = 'Failed: ' + (st.message || st.code || 'unknown error');
+    const known = CODES[st.code];
+    $('job-status').textContent = 'Failed: ' + (known ? known[1] : st.message || 'unknown error');
+    $('job-detail').textContent = 'Job ' + id + (known && st.message ? ' · the server said: ' + st.message : '');
     showFailure(st, 200);
   }
 
