@@ -36,6 +36,10 @@ func TestMain(m *testing.M) {
 		openapi3filter.RegisterBodyDecoder(f.MIMEType(), openapi3filter.FileBodyDecoder)
 	}
 	openapi3filter.RegisterBodyDecoder("application/octet-stream", openapi3filter.FileBodyDecoder)
+	// The playground page and its assets.
+	for _, ct := range []string{"text/html", "text/css", "text/javascript"} {
+		openapi3filter.RegisterBodyDecoder(ct, openapi3filter.FileBodyDecoder)
+	}
 	goleak.VerifyTestMain(m)
 }
 

@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/audex/audex/internal/fetch"
+	"github.com/audex/audex/internal/playground"
 	"github.com/audex/audex/jobs"
 )
 
@@ -42,6 +43,8 @@ const (
 	routeReadyz     = "GET /readyz"
 	routeMetrics    = "GET /metrics"
 	routeOpenAPI    = "GET /openapi.json"
+	routePlayground = "GET /{$}"
+	routeAssets     = "GET " + playground.AssetPrefix
 	resultsPrefix   = "/results/"
 	uploadsDir      = "uploads"
 	uploadPattern   = "upload-*"
@@ -130,6 +133,10 @@ func (s *Server) routes() {
 		w.Header().Set("Content-Type", "application/json")
 		w.Write(openAPIDoc)
 	})
+	handle(routeProbe, s.authed(s.handleProbe))
+	pg := playground.Handler()
+	handle(routePlayground, pg.ServeHTTP)
+	handle(routeAssets, pg.ServeHTTP)
 	handle("/", s.handleUnrouted)
 	s.mux = mux
 }

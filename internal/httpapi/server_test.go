@@ -477,7 +477,7 @@ func TestDeleteFinishedJob(t *testing.T) {
 func TestUnroutedAndOperationalEndpoints(t *testing.T) {
 	t.Parallel()
 	b := newBundle(t, nil)
-	for _, p := range []string{"/", "/nope", "/job/extract/video/audio", "/results/x", "/job/extract/video/audio/status/"} {
+	for _, p := range []string{"/index.html", "/nope", "/job/extract/video/audio", "/results/x", "/job/extract/video/audio/status/"} {
 		r := b.do(b.newRequest(http.MethodGet, p, nil, tokenA))
 		assert.Equal(t, http.StatusNotFound, r.StatusCode, p)
 		assert.Equal(t, "not found", r.json(t)["error"], p)
