@@ -137,7 +137,9 @@
   async function api(method, path, body) {
     const headers = {};
     if (token.value) headers['apy-token'] = token.value;
-    const res = await fetch(path, { method, headers, body, cache: 'no-store' });
+    // credentials 'omit': the API authenticates by header, and a 401 must
+    // not make the browser pop up its own Basic login dialog.
+    const res = await fetch(path, { method, headers, body, cache: 'no-store', credentials: 'omit' });
     let data = {};
     try { data = await res.json(); } catch (_) { /* not JSON: keep {} */ }
     return { status: res.status, ok: res.ok, data };
@@ -306,26 +308,6 @@
     $('job').setAttribute('aria-busy', busy ? 'true' : 'false');
   }
 
-  function upload(url, fd) {
-    return new Promise((resolve) => {
-      const xhr = new XMLHttpRequest();
-      xhr.open('POST', url);
-      if (token.value) xhr.setRequestHeader('apy-token', token.value);
-      xhr.upload.onprogress = (e) => {
-        if (!e.lengthComputable) return;
-        $('job-progress').value = Math.round(100 * e.loaded / e.total);
-        $('job-status').textContent = 'Uploading… ' + $('job-progress').value + '%';
-      };
-      xhr.onload = () => {
-        let data = {};
-        try { data = JSON.parse(xhr.responseText); } catch (_) { /* keep {} */ }
-        resolve({ status: xhr.status, ok: xhr.status >= 200 && xhr.status < 300, data });
-      };
-      xhr.onerror = () => resolve({ status: 0, ok: false, data: { error: 'The server could not be reached.' } });
-      xhr.send(fd);
-    });
-  }
-
   form.addEventListener('submit', async (e) => {
     e.preventDefault();
     clearErrors();
@@ -345,12 +327,17 @@
     setCmd('curl-submit', curlSubmit(fields, file));
     setCmd('curl-status', '');
     $('job-detail').textContent = '';
-    $('job-progress').value = 0;
-    $('job-status').textContent = file ? 'Uploading…' : 'Submitting…';
+    $('job-progress').removeAttribute('value'); // indeterminate while sending
+    $('job-status').textContent = file ? 'Uploading ' + fmtBytes(file.size).replace(/ \(.*/, '') + '…' : 'Submitting…';
     setBusy(true);
 
     const q = $('persistent').checked ? '?persistent=true' : '';
-    const r = await upload(API + (file ? '/file' : '/url') + q, fd);
+    let r;
+    try {
+      r = await api('POST', API + (file ? '/file' : '/url') + q, fd);
+    } catch (_) {
+      r = { status: 0, ok: false, data: { error: 'The server could not be reached.' } };
+    }
     if (!r.ok || !r.data.job_id) {
       setBusy(false);
       $('job-status').textContent = 'Not submitted.';
