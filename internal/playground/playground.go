@@ -73,12 +73,12 @@ func Handler() http.Handler {
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	a, ok := h.assets[r.URL.Path]
 	if !ok {
-		jsonError(w, http.StatusNotFound, "not found")
+		jsonError(w, http.StatusNotFound, "not_found", "not found")
 		return
 	}
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		w.Header().Set("Allow", "GET, HEAD")
-		jsonError(w, http.StatusMethodNotAllowed, "method not allowed")
+		jsonError(w, http.StatusMethodNotAllowed, "method_not_allowed", "method not allowed")
 		return
 	}
 	hd := w.Header()
@@ -98,9 +98,10 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(a.body))
 }
 
-func jsonError(w http.ResponseWriter, code int, msg string) {
+// jsonError answers like the API does: {"error": msg, "code": code}.
+func jsonError(w http.ResponseWriter, status int, code, msg string) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(code)
-	_, _ = w.Write([]byte(`{"error":"` + msg + `"}` + "\n"))
+	w.WriteHeader(status)
+	_, _ = w.Write([]byte(`{"error":"` + msg + `","code":"` + code + `"}` + "\n"))
 }

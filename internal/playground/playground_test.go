@@ -96,9 +96,10 @@ func TestNotFoundAndMethod(t *testing.T) {
 		res := get(t, h, http.MethodGet, p, nil)
 		assert.Equal(t, http.StatusNotFound, res.StatusCode, p)
 		assert.Equal(t, "application/json", res.Header.Get("Content-Type"), p)
-		var e struct{ Error string }
+		var e struct{ Error, Code string }
 		require.NoError(t, json.Unmarshal([]byte(body(t, res)), &e), p)
 		assert.Equal(t, "not found", e.Error, p)
+		assert.Equal(t, "not_found", e.Code, p)
 	}
 	res := get(t, h, http.MethodPost, "/", nil)
 	assert.Equal(t, http.StatusMethodNotAllowed, res.StatusCode)
