@@ -8,7 +8,7 @@ GO    ?= go
 BIN   := bin/audex
 PKGS  := ./...
 
-.PHONY: all deps build demo test vet fmt-check bench fuzz soak load clean help
+.PHONY: all deps browser build demo test vet fmt-check bench fuzz soak load clean help
 
 all: build
 
@@ -23,6 +23,10 @@ help:
 deps:
 	@command -v $(GO) >/dev/null || { echo "Go 1.26+ is required (https://go.dev/dl)"; exit 1; }
 	@$(WITH) true
+
+# The playground's browser test drives Debian's chromium (installed if missing).
+browser:
+	@internal/playground/install-browser.sh
 
 build: deps
 	@mkdir -p bin
@@ -46,7 +50,7 @@ fmt-check:
 vet: deps
 	$(WITH) $(GO) vet $(PKGS)
 
-test: deps fmt-check vet
+test: deps browser fmt-check vet
 	$(WITH) $(GO) test -race -count=1 -timeout 20m $(PKGS)
 	@# The leak check measures RSS, which the race detector's shadow memory
 	@# would drown: it runs in a plain build.
