@@ -1,0 +1,31 @@
+// Package worker isolates extraction in long-lived worker processes of the
+// audex binary, so that a crash or a hang inside FFmpeg's C code costs one
+// job and one process, never the service.
+//
+// The parent side is [Pool]: it starts Config.Size workers (the hidden
+// `audex worker` command, which runs [ServeProcess]), hands each one job at a
+// time over a line-delimited JSON protocol on the worker's stdin and stdout,
+// and supervises them:
+//
+//   - a job's wall time is bounded by its context and Config.JobTimeout; at
+//     the deadline (or on cancel) the worker is asked to stop, and killed if
+//     it has not within Config.CancelGrace — a call stuck in C ends only so;
+//   - each worker's address space is capped (RLIMIT_AS, Config.MemoryLimit);
+//   - a worker that dies fails only its own job, with an error wrapping
+//     [ErrWorkerCrashed], and is replaced at once;
+//   - workers' stderr, including FFmpeg's log, goes to Config.Logger.
+//
+// Errors keep their identity across the process boundary: a job that fails
+// with extract.ErrNoAudio in the worker returns an error that matches
+// extract.ErrNoAudio in the parent.
+//
+//	pool, err := worker.NewPool(nil) // NumCPU workers of os.Executable() "worker"
+//	if err != nil {
+//		return err
+//	}
+//	defer pool.Close()
+//	res, err := pool.Extract(ctx, "out.mp3", "in.mp4", extract.Options{})
+//
+// Built with the audexfault tag (tests only), inputs starting with
+// FaultCrashMarker or FaultHangMarker make the worker crash or hang in C.
+package worker

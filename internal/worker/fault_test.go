@@ -1,0 +1,155 @@
+//go:build audexfault
+
+package worker
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/audex/audex/extract"
+)
+
+// poison writes an input that trips the fault marker.
+func poison(t *testing.T, marker string) string {
+	path := filepath.Join(t.TempDir(), "poison.mp4")
+	require.NoError(t, os.WriteFile(path, []byte(marker+" and then some bytes"), 0o644))
+	return path
+}
+
+func alive(pid int) bool { return syscall.Kill(pid, 0) == nil }
+
+func TestFaultCrash(t *testing.T) {
+	t.Parallel()
+	p := newTestPool(t, Config{Size: 2})
+	before := p.pids()
+	dir := t.TempDir()
+
+	// One poisoned job among normal ones, all at once.
+	const normal = 6
+	var wg sync.WaitGroup
+	errs := make([]error, normal)
+	for i := range normal {
+		wg.Go(func() {
+			_, errs[i] = p.Extract(context.Background(), filepath.Join(dir, strconv.Itoa(i)+".mp3"), media(t, "audio.mp4"), extract.Options{})
+		})
+	}
+	_, crashErr := p.Extract(context.Background(), filepath.Join(dir, "poison.mp3"), poison(t, FaultCrashMarker), extract.Options{})
+	wg.Wait()
+
+	require.Error(t, crashErr)
+	assert.ErrorIs(t, crashErr, ErrWorkerCrashed)
+	assert.NotErrorIs(t, crashErr, context.DeadlineExceeded)
+	for i, err := range errs {
+		assert.NoError(t, err, "normal job %d", i)
+	}
+	_, err := os.Stat(filepath.Join(dir, "poison.mp3"))
+	assert.ErrorIs(t, err, os.ErrNotExist)
+	assert.Equal(t, int64(1), p.restarts.Load())
+
+	// The pool is back to full strength with one new process.
+	require.Eventually(t, func() bool { return len(p.pids()) == 2 }, 30*time.Second, 10*time.Millisecond)
+	after := p.pids()
+	dead := 0
+	for _, pid := range before {
+		if !alive(pid) {
+			dead++
+		}
+	}
+	assert.Equal(t, 1, dead, "exactly the crashed worker is gone")
+	assert.NotElementsMatch(t, before, after)
+	var again sync.WaitGroup
+	for i := range 2 {
+		again.Go(func() {
+			_, err := p.Extract(context.Background(), filepath.Join(dir, "again"+strconv.Itoa(i)+".mp3"), media(t, "audio.mp4"), extract.Options{})
+			assert.NoError(t, err)
+		})
+	}
+	again.Wait()
+}
+
+func TestFaultHang(t *testing.T) {
+	t.Parallel()
+
+	t.Run("JobTimeout", func(t *testing.T) {
+		t.Parallel()
+		const timeout, grace = time.Second, 200 * time.Millisecond
+		p := newTestPool(t, Config{Size: 2, JobTimeout: timeout, CancelGrace: grace})
+		before := p.pids()
+		dir := t.TempDir()
+
+		normalErr := make(chan error, 1)
+		go func() {
+			_, err := p.Extract(context.Background(), filepath.Join(dir, "normal.mp3"), media(t, "audio.mp4"), extract.Options{})
+			normalErr <- err
+		}()
+		start := time.Now()
+		_, err := p.Extract(context.Background(), filepath.Join(dir, "hang.mp3"), poison(t, FaultHangMarker), extract.Options{})
+		elapsed := time.Since(start)
+		require.Error(t, err)
+		assert.ErrorIs(t, err, context.DeadlineExceeded)
+		assert.NotErrorIs(t, err, ErrWorkerCrashed)
+		assert.GreaterOrEqual(t, elapsed, timeout+grace, "killed only after the deadline and the grace")
+		assert.Less(t, elapsed, timeout+grace+10*time.Second, "the hang ends at the deadline, not in an hour")
+		assert.NoError(t, <-normalErr, "the other worker kept working")
+		noLeftovers(t, dir, "normal.mp3")
+
+		require.Eventually(t, func() bool { return len(p.pids()) == 2 }, 30*time.Second, 10*time.Millisecond)
+		dead := 0
+		for _, pid := range before {
+			if !alive(pid) {
+				dead++
+			}
+		}
+		assert.Equal(t, 1, dead, "the hung worker was killed and replaced")
+		_, err = p.Extract(context.Background(), filepath.Join(dir, "after.mp3"), media(t, "audio.mp4"), extract.Options{})
+		assert.NoError(t, err)
+	})
+
+	t.Run("ContextDeadline", func(t *testing.T) {
+		t.Parallel()
+		p := newTestPool(t, Config{CancelGrace: 100 * time.Millisecond})
+		ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+		defer cancel()
+		_, err := p.Extract(ctx, filepath.Join(t.TempDir(), "hang.mp3"), poison(t, FaultHangMarker), extract.Options{})
+		assert.ErrorIs(t, err, context.DeadlineExceeded)
+		assert.ErrorIs(t, err, extract.ErrCanceled)
+		assert.Equal(t, int64(1), p.restarts.Load())
+	})
+
+	t.Run("CancelKillsAfterGrace", func(t *testing.T) {
+		t.Parallel()
+		p := newTestPool(t, Config{CancelGrace: 100 * time.Millisecond})
+		ctx, cancel := context.WithCancel(context.Background())
+		time.AfterFunc(300*time.Millisecond, cancel)
+		_, err := p.Extract(ctx, filepath.Join(t.TempDir(), "hang.mp3"), poison(t, FaultHangMarker), extract.Options{})
+		assert.ErrorIs(t, err, context.Canceled)
+		assert.NotErrorIs(t, err, context.DeadlineExceeded)
+		assert.Equal(t, int64(1), p.restarts.Load())
+	})
+
+	t.Run("CloseKillsHungWorker", func(t *testing.T) {
+		t.Parallel()
+		p := newTestPool(t, Config{CancelGrace: 100 * time.Millisecond})
+		pids := p.pids()
+		errc := make(chan error, 1)
+		go func() {
+			_, err := p.Extract(context.Background(), filepath.Join(t.TempDir(), "hang.mp3"), poison(t, FaultHangMarker), extract.Options{})
+			errc <- err
+		}()
+		// Close once the job has its worker: the worker hangs whether or
+		// not the cancel reaches it first, and only a kill ends it.
+		require.Eventually(t, func() bool { return len(p.idle) == 0 }, 10*time.Second, time.Millisecond)
+		require.NoError(t, p.Close())
+		assert.ErrorIs(t, <-errc, ErrClosed)
+		assert.False(t, alive(pids[0]))
+	})
+}

@@ -1,0 +1,461 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/audex/audex/extract"
+)
+
+var (
+	// ErrWorkerCrashed: the worker process running the job died (a crash in
+	// C, the memory cap, a kill from outside) or broke the protocol. The job
+	// may be retried once; the pool has already started a replacement.
+	ErrWorkerCrashed = errors.New("worker crashed")
+	// ErrClosed: the pool is shut down or closing.
+	ErrClosed = errors.New("worker pool closed")
+)
+
+// Defaults of [Config].
+const (
+	DefaultJobTimeout  = 30 * time.Minute
+	DefaultMemoryLimit = 1 << 30
+	DefaultCancelGrace = 2 * time.Second
+)
+
+// startTimeout bounds a worker's start-up handshake.
+const startTimeout = 30 * time.Second
+
+// Config configures a [Pool]. The zero value runs runtime.NumCPU() workers
+// of the running executable.
+type Config struct {
+	// Command is the worker program. Defaults to the running executable
+	// (os.Executable), which must serve the protocol with [ServeProcess].
+	Command string
+	// Args are Command's arguments. When Command is empty they default to
+	// ["worker"], the hidden subcommand of audex.
+	Args []string
+	// Env is added to the parent's environment for each worker.
+	Env []string
+	// Size is the number of worker processes. Defaults to runtime.NumCPU().
+	Size int
+	// JobTimeout bounds each job's wall time, on top of any deadline of the
+	// job's context. 0 means DefaultJobTimeout; negative means only the
+	// context's deadline.
+	JobTimeout time.Duration
+	// MemoryLimit caps each worker's address space (RLIMIT_AS) in bytes. 0
+	// means DefaultMemoryLimit; negative means no cap. Race-enabled workers
+	// ignore it.
+	MemoryLimit int64
+	// CancelGrace is how long a canceled or timed-out job may take to stop
+	// before its worker is killed (a call stuck inside C cannot see its
+	// context), and how long an idle worker may take to exit at shutdown.
+	// Defaults to DefaultCancelGrace.
+	CancelGrace time.Duration
+	// Logger receives the workers' stderr and the supervisor's events.
+	// Defaults to slog.Default().
+	Logger *slog.Logger
+}
+
+// Pool runs extractions in long-lived worker processes, one job per worker
+// at a time, so that a crash or a hang inside FFmpeg's C code costs one job
+// and one process, never the caller's process.
+//
+// Each job's wall time is bounded by its context's deadline and
+// Config.JobTimeout: when either passes, or the context is canceled, the
+// worker is asked to cancel and is killed if it has not stopped within
+// Config.CancelGrace. A worker that dies is replaced at once.
+//
+// Pool's Extract has the signature of jobs.Extractor.
+type Pool struct {
+	cfg     Config
+	command string
+	args    []string
+	env     []string
+	log     *slog.Logger
+
+	idle chan *proc    // workers ready for a job; capacity Size
+	quit chan struct{} // closed by Shutdown and Close: no new calls
+	kill chan struct{} // closed by Close: running jobs stop, no restarts
+
+	mu      sync.Mutex
+	closing bool
+	live    map[*proc]struct{}
+
+	calls    sync.WaitGroup // Extract calls in progress
+	respawns sync.WaitGroup // goroutines replacing dead workers
+	readers  sync.WaitGroup // one per started process, until it is reaped
+
+	quitOnce, killOnce, stopOnce sync.Once
+
+	seq      atomic.Int64 // numbers workers in the log
+	restarts atomic.Int64
+}
+
+// NewPool starts cfg.Size worker processes and returns when all of them are
+// ready, or with an error when any fails to start. A nil cfg means all
+// defaults.
+func NewPool(cfg *Config) (*Pool, error) {
+	var c Config
+	if cfg != nil {
+		c = *cfg
+	}
+	p := &Pool{cfg: c, command: c.Command, args: c.Args, log: c.Logger, live: make(map[*proc]struct{})}
+	if p.command == "" {
+		exe, err := os.Executable()
+		if err != nil {
+			return nil, fmt.Errorf("worker: find own executable: %w", err)
+		}
+		p.command = exe
+		if p.args == nil {
+			p.args = []string{"worker"}
+		}
+	}
+	if p.log == nil {
+		p.log = slog.Default()
+	}
+	if p.cfg.Size <= 0 {
+		p.cfg.Size = runtime.NumCPU()
+	}
+	if p.cfg.JobTimeout == 0 {
+		p.cfg.JobTimeout = DefaultJobTimeout
+	}
+	if p.cfg.MemoryLimit == 0 {
+		p.cfg.MemoryLimit = DefaultMemoryLimit
+	}
+	if p.cfg.CancelGrace <= 0 {
+		p.cfg.CancelGrace = DefaultCancelGrace
+	}
+	p.env = append(os.Environ(), c.Env...)
+	if p.cfg.MemoryLimit > 0 {
+		p.env = append(p.env, memoryLimitEnv+"="+strconv.FormatInt(p.cfg.MemoryLimit, 10))
+	}
+	p.idle = make(chan *proc, p.cfg.Size)
+	p.quit = make(chan struct{})
+	p.kill = make(chan struct{})
+
+	errs := make(chan error, p.cfg.Size)
+	for range p.cfg.Size {
+		go func() {
+			w, err := p.start()
+			if err == nil {
+				p.idle <- w
+			}
+			errs <- err
+		}()
+	}
+	var first error
+	for range p.cfg.Size {
+		if err := <-errs; err != nil && first == nil {
+			first = err
+		}
+	}
+	if first != nil {
+		p.Close()
+		return nil, first
+	}
+	return p, nil
+}
+
+// Extract runs extract.ExtractFile(ctx, dstPath, srcPath, &opts) in a worker
+// process and returns its outcome: the Result, or an error that matches the
+// same extract sentinels (errors.Is) as in-process extraction would.
+//
+// opts.Progress, when set, is called on this goroutine as the worker reports
+// progress. Relative paths are resolved against the current directory. The
+// worker writes into a private directory beside dstPath (".audex-job-*"),
+// removed when Extract returns, and dstPath appears only on success.
+//
+// Besides extraction errors, Extract returns an error wrapping
+// [ErrWorkerCrashed] when the worker died; one wrapping
+// context.DeadlineExceeded (and extract.ErrCanceled) when Config.JobTimeout
+// or the context's deadline passed; one wrapping the context's error when it
+// was canceled; and [ErrClosed] once the pool is shutting down.
+func (p *Pool) Extract(ctx context.Context, dstPath, srcPath string, opts extract.Options) (*extract.Result, error) {
+	if !p.enter() {
+		return nil, ErrClosed
+	}
+	defer p.calls.Done()
+	src, err := filepath.Abs(srcPath)
+	if err != nil {
+		return nil, fmt.Errorf("worker: resolve input path: %w", err)
+	}
+	dst, err := filepath.Abs(dstPath)
+	if err != nil {
+		return nil, fmt.Errorf("worker: resolve output path: %w", err)
+	}
+	// The worker writes into a private directory beside dstPath, so that a
+	// worker killed mid-job leaves nothing behind that the pool cannot find.
+	dir, err := os.MkdirTemp(filepath.Dir(dst), ".audex-job-*")
+	if err != nil {
+		return nil, fmt.Errorf("worker: %w: create job directory: %w", extract.ErrOutput, err)
+	}
+	defer os.RemoveAll(dir)
+	w, err := p.acquire(ctx)
+	if err != nil {
+		return nil, err
+	}
+	tmp := filepath.Join(dir, filepath.Base(dst))
+	res, err, healthy := p.run(ctx, w, tmp, src, opts)
+	if healthy {
+		p.idle <- w
+	} else {
+		p.replace(w)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := os.Rename(tmp, dst); err != nil {
+		return nil, fmt.Errorf("worker: %w: move output into place: %w", extract.ErrOutput, err)
+	}
+	return res, nil
+}
+
+// Shutdown stops taking calls (they return ErrClosed), waits for the calls
+// in progress to finish, and then ends the workers. If ctx ends first it
+// closes the pool as Close does and returns ctx's error.
+func (p *Pool) Shutdown(ctx context.Context) error {
+	p.beginClose()
+	finished := make(chan struct{})
+	go func() {
+		p.calls.Wait()
+		close(finished)
+	}()
+	select {
+	case <-finished:
+		p.stopWorkers()
+		return nil
+	case <-ctx.Done():
+		p.Close()
+		<-finished
+		return ctx.Err()
+	}
+}
+
+// Close stops taking calls, cancels running jobs (which return an error
+// wrapping ErrClosed, killing workers that do not stop within
+// Config.CancelGrace) and ends the workers. It returns when every worker
+// process has exited.
+func (p *Pool) Close() error {
+	p.beginClose()
+	p.killOnce.Do(func() { close(p.kill) })
+	p.calls.Wait()
+	p.stopWorkers()
+	return nil
+}
+
+func (p *Pool) enter() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closing {
+		return false
+	}
+	p.calls.Add(1)
+	return true
+}
+
+func (p *Pool) beginClose() {
+	p.mu.Lock()
+	p.closing = true
+	p.mu.Unlock()
+	p.quitOnce.Do(func() { close(p.quit) })
+}
+
+// stopWorkers ends every worker once no call is in progress: it stops
+// restarts, closes the idle workers' stdin (they exit on EOF) and kills any
+// that have not exited within CancelGrace.
+func (p *Pool) stopWorkers() {
+	p.stopOnce.Do(func() {
+		p.killOnce.Do(func() { close(p.kill) })
+		p.respawns.Wait()
+		p.mu.Lock()
+		procs := make([]*proc, 0, len(p.live))
+		for w := range p.live {
+			procs = append(procs, w)
+		}
+		p.mu.Unlock()
+		for _, w := range procs {
+			w.stdin.Close()
+		}
+		timer := time.NewTimer(p.cfg.CancelGrace)
+		defer timer.Stop()
+		for _, w := range procs {
+			select {
+			case <-w.exited:
+			case <-timer.C:
+				w.stop()
+			}
+		}
+		p.readers.Wait()
+		p.mu.Lock()
+		clear(p.live)
+		p.mu.Unlock()
+		for range len(p.idle) {
+			<-p.idle
+		}
+	})
+}
+
+// acquire takes an idle worker, replacing any that died while idle.
+func (p *Pool) acquire(ctx context.Context) (*proc, error) {
+	for {
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("worker: waiting for a free worker: %w: %w", extract.ErrCanceled, ctx.Err())
+		}
+		select {
+		case w := <-p.idle:
+			select {
+			case <-w.exited:
+				p.log.Warn("worker: worker died while idle", "worker", w.seq, "pid", w.pid, "status", w.status())
+				p.replace(w)
+				continue
+			default:
+			}
+			return w, nil
+		case <-ctx.Done():
+		case <-p.kill:
+			return nil, ErrClosed
+		}
+	}
+}
+
+// run sends one job to w and follows it to its end. healthy reports that w
+// may take another job.
+func (p *Pool) run(ctx context.Context, w *proc, dst, src string, opts extract.Options) (res *extract.Result, err error, healthy bool) {
+	w.lastID++
+	id := w.lastID
+	progress := opts.Progress
+	if err := w.out.send(request{Type: msgJob, ID: id, Src: src, Dst: dst, Options: &opts, Progress: progress != nil}); err != nil {
+		w.stop()
+		return nil, p.crashed(w, err), false
+	}
+
+	var deadline <-chan time.Time
+	if p.cfg.JobTimeout > 0 {
+		t := time.NewTimer(p.cfg.JobTimeout)
+		defer t.Stop()
+		deadline = t.C
+	}
+	var (
+		reason     error // why the job is being stopped, nil while it runs
+		grace      <-chan time.Time
+		graceTimer *time.Timer
+	)
+	defer func() {
+		if graceTimer != nil {
+			graceTimer.Stop()
+		}
+	}()
+	stopJob := func(why error) {
+		if reason != nil {
+			return
+		}
+		reason = why
+		// A failed send means the worker is gone; its replies will end.
+		_ = w.out.send(request{Type: msgCancel, ID: id})
+		graceTimer = time.NewTimer(p.cfg.CancelGrace)
+		grace = graceTimer.C
+	}
+	done, kill := ctx.Done(), p.kill
+	for {
+		select {
+		case m, ok := <-w.replies:
+			switch {
+			case !ok:
+				<-w.exited
+				return nil, p.crashed(w, nil), false
+			case m.Type == msgProgress && m.ID == id:
+				if progress != nil {
+					progress(extract.Progress{Done: m.Done, Total: m.Total})
+				}
+			case m.Type == msgDone && m.ID == id && m.Error != nil:
+				return nil, stopped(m.Error.decode(), reason), true
+			case m.Type == msgDone && m.ID == id && m.Result != nil:
+				return m.Result, nil, true
+			default:
+				w.stop()
+				return nil, p.crashed(w, fmt.Errorf("%w: unexpected %q message (id %d) during job %d", errProtocol, m.Type, m.ID, id)), false
+			}
+		case <-done:
+			done = nil
+			stopJob(ctx.Err())
+		case <-deadline:
+			deadline = nil
+			stopJob(fmt.Errorf("job ran past the %v job timeout: %w", p.cfg.JobTimeout, context.DeadlineExceeded))
+		case <-kill:
+			kill = nil
+			stopJob(ErrClosed)
+		case <-grace:
+			w.stop()
+			<-w.exited
+			p.log.Warn("worker: killed a worker that did not stop its job", "worker", w.seq, "pid", w.pid, "grace", p.cfg.CancelGrace, "reason", reason)
+			return nil, fmt.Errorf("worker: %w: worker killed, job did not stop within %v: %w", extract.ErrCanceled, p.cfg.CancelGrace, reason), false
+		}
+	}
+}
+
+// stopped makes the error of a job the pool stopped match the pool's reason
+// (the context's error, the job timeout, ErrClosed) rather than the worker's
+// view of it, which is always a cancel.
+func stopped(remote, reason error) error {
+	if reason == nil || !errors.Is(remote, extract.ErrCanceled) {
+		return remote
+	}
+	return &remoteError{msg: remote.Error(), errs: []error{extract.ErrCanceled, reason}}
+}
+
+// crashed describes the death of the worker running a job: its exit status
+// and cause.
+func (p *Pool) crashed(w *proc, cause error) error {
+	<-w.exited
+	status := w.status()
+	if cause == nil {
+		cause = w.readErr
+	}
+	p.log.Error("worker: worker died during a job", "worker", w.seq, "pid", w.pid, "status", status, "cause", cause)
+	if cause != nil {
+		return fmt.Errorf("worker: %w (%s): %w", ErrWorkerCrashed, status, cause)
+	}
+	return fmt.Errorf("worker: %w (%s)", ErrWorkerCrashed, status)
+}
+
+// replace retires w and starts its successor in the background.
+func (p *Pool) replace(w *proc) {
+	w.stop()
+	p.mu.Lock()
+	delete(p.live, w)
+	p.mu.Unlock()
+	p.restarts.Add(1)
+	p.respawns.Add(1)
+	go func() {
+		defer p.respawns.Done()
+		<-w.exited
+		delay := 10 * time.Millisecond
+		for {
+			nw, err := p.start()
+			if err == nil {
+				p.idle <- nw
+				return
+			}
+			if errors.Is(err, ErrClosed) {
+				return
+			}
+			p.log.Error("worker: restart failed", "err", err, "retry_in", delay)
+			select {
+			case <-p.kill:
+				return
+			case <-time.After(delay):
+			}
+			delay = min(2*delay, 5*time.Second)
+		}
+	}()
+}

@@ -1,0 +1,292 @@
+package worker
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/audex/audex/extract"
+)
+
+// noLeftovers asserts that a job left nothing but its output in dir.
+func noLeftovers(t *testing.T, dir string, want ...string) {
+	t.Helper()
+	ents, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	var names []string
+	for _, e := range ents {
+		names = append(names, e.Name())
+	}
+	assert.ElementsMatch(t, want, names)
+}
+
+func TestPoolExtract(t *testing.T) {
+	t.Parallel()
+
+	t.Run("Success", func(t *testing.T) {
+		t.Parallel()
+		p := newTestPool(t, Config{})
+		dir := t.TempDir()
+		var (
+			mu    sync.Mutex
+			calls []extract.Progress
+		)
+		res, err := p.Extract(context.Background(), filepath.Join(dir, "out.mp3"), media(t, "audio.mp4"), extract.Options{
+			Progress: func(pr extract.Progress) {
+				mu.Lock()
+				calls = append(calls, pr)
+				mu.Unlock()
+			},
+		})
+		require.NoError(t, err)
+		assert.Equal(t, extract.MP3, res.Format)
+		assert.InDelta(t, 3.0, res.Duration.Seconds(), 0.1)
+		st, err := os.Stat(filepath.Join(dir, "out.mp3"))
+		require.NoError(t, err)
+		assert.Equal(t, res.Bytes, st.Size())
+		noLeftovers(t, dir, "out.mp3")
+		require.NotEmpty(t, calls, "progress crosses the process boundary")
+		for i := 1; i < len(calls); i++ {
+			assert.GreaterOrEqual(t, calls[i].Done, calls[i-1].Done)
+		}
+		assert.Equal(t, res.Duration, calls[len(calls)-1].Done)
+	})
+
+	t.Run("OptionsCross", func(t *testing.T) {
+		t.Parallel()
+		p := newTestPool(t, Config{})
+		dir := t.TempDir()
+		res, err := p.Extract(context.Background(), filepath.Join(dir, "out.wav"), media(t, "audio.mp4"), extract.Options{
+			Start: time.Second, Duration: time.Second, SampleRate: 8000, Channels: 1,
+		})
+		require.NoError(t, err)
+		assert.Equal(t, extract.WAV, res.Format)
+		assert.Equal(t, 8000, res.SampleRate)
+		assert.Equal(t, 1, res.Channels)
+		assert.InDelta(t, 1.0, res.Duration.Seconds(), 0.05)
+	})
+
+	t.Run("NoAudioSurvivesTheBoundary", func(t *testing.T) {
+		t.Parallel()
+		p := newTestPool(t, Config{})
+		dir := t.TempDir()
+		_, err := p.Extract(context.Background(), filepath.Join(dir, "out.mp3"), media(t, "video.mp4"), extract.Options{})
+		require.Error(t, err)
+		assert.ErrorIs(t, err, extract.ErrNoAudio)
+		assert.NotErrorIs(t, err, ErrWorkerCrashed)
+		noLeftovers(t, dir)
+		assert.Zero(t, p.restarts.Load(), "a failed job keeps its worker")
+	})
+
+	t.Run("MissingInput", func(t *testing.T) {
+		t.Parallel()
+		p := newTestPool(t, Config{})
+		dir := t.TempDir()
+		_, err := p.Extract(context.Background(), filepath.Join(dir, "out.mp3"), filepath.Join(dir, "nope.mp4"), extract.Options{})
+		assert.ErrorIs(t, err, os.ErrNotExist)
+		noLeftovers(t, dir)
+	})
+
+	t.Run("OutputDirMissing", func(t *testing.T) {
+		t.Parallel()
+		p := newTestPool(t, Config{})
+		_, err := p.Extract(context.Background(), filepath.Join(t.TempDir(), "no", "out.mp3"), media(t, "audio.mp4"), extract.Options{})
+		assert.ErrorIs(t, err, extract.ErrOutput)
+		assert.ErrorIs(t, err, os.ErrNotExist)
+	})
+
+	t.Run("CancelKeepsTheWorker", func(t *testing.T) {
+		t.Parallel()
+		p := newTestPool(t, Config{CancelGrace: time.Minute})
+		pids := p.pids()
+		dir := t.TempDir()
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		_, err := p.Extract(ctx, filepath.Join(dir, "out.mp3"), media(t, "long.mp4"), extract.Options{
+			Progress: func(extract.Progress) { cancel() },
+		})
+		require.Error(t, err)
+		assert.ErrorIs(t, err, context.Canceled)
+		assert.ErrorIs(t, err, extract.ErrCanceled)
+		noLeftovers(t, dir)
+		assert.Zero(t, p.restarts.Load(), "the worker stopped its job; no kill needed")
+		assert.Equal(t, pids, p.pids())
+		_, err = p.Extract(context.Background(), filepath.Join(dir, "next.mp3"), media(t, "audio.mp4"), extract.Options{})
+		assert.NoError(t, err)
+	})
+
+	t.Run("DeadlinePassedBeforeStart", func(t *testing.T) {
+		t.Parallel()
+		p := newTestPool(t, Config{})
+		ctx, cancel := context.WithDeadline(context.Background(), time.Now().Add(-time.Second))
+		defer cancel()
+		_, err := p.Extract(ctx, filepath.Join(t.TempDir(), "out.mp3"), media(t, "audio.mp4"), extract.Options{})
+		assert.ErrorIs(t, err, context.DeadlineExceeded)
+	})
+
+	t.Run("WorkerKilledMidJob", func(t *testing.T) {
+		t.Parallel()
+		p := newTestPool(t, Config{Size: 2})
+		dir := t.TempDir()
+		var once sync.Once
+		_, err := p.Extract(context.Background(), filepath.Join(dir, "out.mp3"), media(t, "long.mp4"), extract.Options{
+			Progress: func(extract.Progress) {
+				// The worker running this job is the one not idle.
+				once.Do(func() { killBusyWorker(t, p) })
+			},
+		})
+		require.Error(t, err)
+		assert.ErrorIs(t, err, ErrWorkerCrashed)
+		assert.Contains(t, err.Error(), "killed")
+		noLeftovers(t, dir)
+		assert.Equal(t, int64(1), p.restarts.Load())
+		// Both slots serve again, the new worker included.
+		var wg sync.WaitGroup
+		for i := range 2 {
+			wg.Go(func() {
+				_, err := p.Extract(context.Background(), filepath.Join(dir, strconv.Itoa(i)+".mp3"), media(t, "audio.mp4"), extract.Options{})
+				assert.NoError(t, err)
+			})
+		}
+		wg.Wait()
+		assert.Len(t, p.pids(), 2)
+	})
+
+	t.Run("WorkerDiedWhileIdle", func(t *testing.T) {
+		t.Parallel()
+		p := newTestPool(t, Config{})
+		w := <-p.idle
+		require.NoError(t, syscall.Kill(w.pid, syscall.SIGKILL))
+		<-w.exited
+		p.idle <- w
+		_, err := p.Extract(context.Background(), filepath.Join(t.TempDir(), "out.mp3"), media(t, "audio.mp4"), extract.Options{})
+		assert.NoError(t, err, "a dead idle worker is replaced before it gets a job")
+		assert.Equal(t, int64(1), p.restarts.Load())
+	})
+
+	t.Run("MemoryLimit", func(t *testing.T) {
+		t.Parallel()
+		const limit = 3 << 30
+		p := newTestPool(t, Config{MemoryLimit: limit})
+		pids := p.pids()
+		require.Len(t, pids, 1)
+		b, err := os.ReadFile("/proc/" + strconv.Itoa(pids[0]) + "/limits")
+		require.NoError(t, err)
+		var line string
+		for l := range strings.Lines(string(b)) {
+			if strings.HasPrefix(l, "Max address space") {
+				line = l
+			}
+		}
+		require.NotEmpty(t, line)
+		if raceEnabled {
+			assert.Contains(t, line, "unlimited", "race builds need their address space")
+		} else {
+			assert.Equal(t, []string{"Max", "address", "space", "3221225472", "3221225472", "bytes"}, strings.Fields(line))
+		}
+		_, err = p.Extract(context.Background(), filepath.Join(t.TempDir(), "out.mp3"), media(t, "audio.mp4"), extract.Options{})
+		assert.NoError(t, err, "extraction fits the cap")
+	})
+}
+
+// killBusyWorker SIGKILLs the pool's worker that is running a job.
+func killBusyWorker(t *testing.T, p *Pool) {
+	idle := map[int]bool{}
+	var held []*proc
+	for range len(p.idle) {
+		w := <-p.idle
+		idle[w.pid] = true
+		held = append(held, w)
+	}
+	for _, w := range held {
+		p.idle <- w
+	}
+	for _, pid := range p.pids() {
+		if !idle[pid] {
+			assert.NoError(t, syscall.Kill(pid, syscall.SIGKILL))
+			return
+		}
+	}
+	t.Error("no busy worker")
+}
+
+func TestPoolLifecycle(t *testing.T) {
+	t.Parallel()
+
+	t.Run("ShutdownLetsJobsFinish", func(t *testing.T) {
+		t.Parallel()
+		p := newTestPool(t, Config{})
+		dir := t.TempDir()
+		started := make(chan struct{})
+		var once sync.Once
+		errc := make(chan error, 1)
+		go func() {
+			_, err := p.Extract(context.Background(), filepath.Join(dir, "out.mp3"), media(t, "long.mp4"), extract.Options{
+				Progress: func(extract.Progress) { once.Do(func() { close(started) }) },
+			})
+			errc <- err
+		}()
+		<-started
+		require.NoError(t, p.Shutdown(context.Background()))
+		assert.NoError(t, <-errc, "the running job finished")
+		_, err := p.Extract(context.Background(), filepath.Join(dir, "late.mp3"), media(t, "audio.mp4"), extract.Options{})
+		assert.ErrorIs(t, err, ErrClosed)
+		assert.Empty(t, p.pids())
+	})
+
+	t.Run("ShutdownTimesOutThenCloses", func(t *testing.T) {
+		t.Parallel()
+		p := newTestPool(t, Config{})
+		dir := t.TempDir()
+		started := make(chan struct{})
+		var once sync.Once
+		errc := make(chan error, 1)
+		go func() {
+			_, err := p.Extract(context.Background(), filepath.Join(dir, "out.mp3"), media(t, "long.mp4"), extract.Options{
+				Progress: func(extract.Progress) { once.Do(func() { close(started) }) },
+			})
+			errc <- err
+		}()
+		<-started
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		assert.ErrorIs(t, p.Shutdown(ctx), context.Canceled)
+		err := <-errc
+		assert.ErrorIs(t, err, ErrClosed, "Close stops the running job")
+		assert.ErrorIs(t, err, extract.ErrCanceled)
+		noLeftovers(t, dir)
+		assert.Empty(t, p.pids())
+	})
+
+	t.Run("CloseIsIdempotent", func(t *testing.T) {
+		t.Parallel()
+		p := newTestPool(t, Config{Size: 2})
+		require.NoError(t, p.Close())
+		require.NoError(t, p.Close())
+		require.NoError(t, p.Shutdown(context.Background()))
+		_, err := p.Extract(context.Background(), "out.mp3", "in.mp4", extract.Options{})
+		assert.ErrorIs(t, err, ErrClosed)
+	})
+
+	t.Run("BadCommand", func(t *testing.T) {
+		t.Parallel()
+		_, err := NewPool(&Config{Command: filepath.Join(t.TempDir(), "missing"), Logger: slogToTest(t)})
+		assert.ErrorIs(t, err, os.ErrNotExist)
+	})
+
+	t.Run("NotAWorker", func(t *testing.T) {
+		t.Parallel()
+		_, err := NewPool(&Config{Command: "/bin/sh", Args: []string{"-c", "echo hello; exit 3"}, Size: 2, Logger: slogToTest(t)})
+		require.Error(t, err)
+		assert.ErrorIs(t, err, errProtocol)
+	})
+}

@@ -1,0 +1,170 @@
+package worker
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/audex/audex/extract"
+)
+
+// The protocol: one JSON object per line in each direction.
+//
+//	worker → parent  {"type":"ready","version":1,"pid":…,"memory_limit":…}   once, at start
+//	parent → worker  {"type":"job","id":7,"src":…,"dst":…,"options":{…},"progress":true}
+//	worker → parent  {"type":"progress","id":7,"done":…,"total":…}            zero or more
+//	parent → worker  {"type":"cancel","id":7}                                 optional
+//	worker → parent  {"type":"done","id":7,"result":{…}} or {…,"error":{…}}   exactly one
+//
+// A worker runs one job at a time; the parent sends the next job only after
+// the previous one's "done". Closing the worker's stdin cancels any running
+// job and ends the worker.
+const protocolVersion = 1
+
+// maxLine bounds one protocol line. Replies are small; a longer line means a
+// broken or compromised worker, never a reason to buffer without end.
+const maxLine = 1 << 20
+
+const (
+	msgReady    = "ready"
+	msgJob      = "job"
+	msgCancel   = "cancel"
+	msgProgress = "progress"
+	msgDone     = "done"
+)
+
+// request is a parent → worker message.
+type request struct {
+	Type     string           `json:"type"`
+	ID       uint64           `json:"id"`
+	Src      string           `json:"src,omitempty"`
+	Dst      string           `json:"dst,omitempty"`
+	Options  *extract.Options `json:"options,omitempty"`
+	Progress bool             `json:"progress,omitempty"`
+}
+
+// reply is a worker → parent message.
+type reply struct {
+	Type string `json:"type"`
+	ID   uint64 `json:"id,omitempty"`
+
+	// ready
+	Version     int   `json:"version,omitempty"`
+	PID         int   `json:"pid,omitempty"`
+	MemoryLimit int64 `json:"memory_limit,omitempty"`
+
+	// progress
+	Done  time.Duration `json:"done,omitempty"`
+	Total time.Duration `json:"total,omitempty"`
+
+	// done
+	Result *extract.Result `json:"result,omitempty"`
+	Error  *wireError      `json:"error,omitempty"`
+}
+
+// wireError carries an error across the process boundary: its message and
+// the stable names of every sentinel it matches, so that errors.Is gives the
+// same answers on the parent's side.
+type wireError struct {
+	Kinds   []string `json:"kinds,omitempty"`
+	Message string   `json:"message"`
+}
+
+// errorKinds are the sentinels that survive the boundary, by stable name.
+// Names are part of the protocol: add, never rename.
+var errorKinds = []struct {
+	kind string
+	err  error
+}{
+	{"no_audio", extract.ErrNoAudio},
+	{"track_not_found", extract.ErrTrackNotFound},
+	{"unrecognized_input", extract.ErrUnrecognizedInput},
+	{"invalid_input", extract.ErrInvalidInput},
+	{"unsupported_input", extract.ErrUnsupportedInput},
+	{"encrypted", extract.ErrEncrypted},
+	{"too_many_streams", extract.ErrTooManyStreams},
+	{"unsupported_format", extract.ErrUnsupportedFormat},
+	{"unsupported_option", extract.ErrUnsupportedOption},
+	{"start_beyond_end", extract.ErrStartBeyondEnd},
+	{"output_limit", extract.ErrOutputLimit},
+	{"canceled", extract.ErrCanceled},
+	{"output", extract.ErrOutput},
+	{"context_canceled", context.Canceled},
+	{"deadline_exceeded", context.DeadlineExceeded},
+	{"no_space", syscall.ENOSPC},
+	{"quota_exceeded", syscall.EDQUOT},
+	{"not_exist", fs.ErrNotExist},
+	{"permission", fs.ErrPermission},
+}
+
+func encodeError(err error) *wireError {
+	if err == nil {
+		return nil
+	}
+	w := &wireError{Message: err.Error()}
+	for _, k := range errorKinds {
+		if errors.Is(err, k.err) {
+			w.Kinds = append(w.Kinds, k.kind)
+		}
+	}
+	return w
+}
+
+// decode rebuilds the error. Unknown kinds (from a newer worker) are
+// dropped: the message still tells what happened.
+func (w *wireError) decode() error {
+	e := &remoteError{msg: w.Message}
+	for _, name := range w.Kinds {
+		for _, k := range errorKinds {
+			if k.kind == name {
+				e.errs = append(e.errs, k.err)
+			}
+		}
+	}
+	return e
+}
+
+// remoteError is an error that happened in a worker process. It keeps the
+// worker's message and matches the same sentinels the original did.
+type remoteError struct {
+	msg  string
+	errs []error
+}
+
+func (e *remoteError) Error() string   { return e.msg }
+func (e *remoteError) Unwrap() []error { return e.errs }
+
+// lineWriter writes protocol messages, one per line, from several
+// goroutines.
+type lineWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (lw *lineWriter) send(v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("worker: encode message: %w", err)
+	}
+	b = append(b, '\n')
+	lw.mu.Lock()
+	defer lw.mu.Unlock()
+	if _, err := lw.w.Write(b); err != nil {
+		return fmt.Errorf("worker: write message: %w", err)
+	}
+	return nil
+}
+
+// newLineScanner reads protocol lines of at most maxLine bytes.
+func newLineScanner(r io.Reader) *bufio.Scanner {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 0, 64<<10), maxLine)
+	return sc
+}
