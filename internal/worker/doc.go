@@ -10,7 +10,7 @@
 //   - a job's wall time is bounded by its context and Config.JobTimeout; at
 //     the deadline (or on cancel) the worker is asked to stop, and killed if
 //     it has not within Config.CancelGrace — a call stuck in C ends only so;
-//   - each worker's address space is capped (RLIMIT_AS, Config.MemoryLimit);
+//   - each worker's writable memory is capped (RLIMIT_DATA, Config.MemoryLimit);
 //   - a worker that dies fails only its own job, with an error wrapping
 //     [ErrWorkerCrashed], and is replaced at once;
 //   - workers' stderr, including FFmpeg's log, goes to Config.Logger.
@@ -27,5 +27,6 @@
 //	res, err := pool.Extract(ctx, "out.mp3", "in.mp4", extract.Options{})
 //
 // Built with the audexfault tag (tests only), inputs starting with
-// FaultCrashMarker or FaultHangMarker make the worker crash or hang in C.
+// FaultCrashMarker, FaultHangMarker or FaultAllocMarker make the worker
+// crash, hang or allocate 2 GiB in C.
 package worker

@@ -3,16 +3,30 @@
 package worker
 
 /*
+#include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 static void audex_fault_crash(void) { *(volatile int *)0 = 1; }
 static void audex_fault_hang(void) { sleep(3600); }
+
+// Allocates and touches 2 GiB, as a decoder fed a huge claimed size would;
+// returns 0 when the allocation is refused.
+static int audex_fault_alloc(void) {
+	size_t n = (size_t)2 << 30;
+	char *p = malloc(n);
+	if (p == NULL) return 0;
+	memset(p, 1, n);
+	free(p);
+	return 1;
+}
 */
 import "C"
 
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"os"
 
@@ -28,7 +42,12 @@ const (
 	// FaultHangMarker makes the worker sleep for an hour in C, deaf to its
 	// context.
 	FaultHangMarker = "AUDEX-FAULT-HANG"
+	// FaultAllocMarker makes the worker allocate and touch 2 GiB in C; the
+	// job fails with errFaultAllocRefused when the memory cap holds.
+	FaultAllocMarker = "AUDEX-FAULT-ALLOC"
 )
+
+var errFaultAllocRefused = errors.New("fault: 2 GiB allocation refused")
 
 func withFaults(fn extractFunc) extractFunc {
 	return func(ctx context.Context, dstPath, srcPath string, opts *extract.Options) (*extract.Result, error) {
@@ -43,6 +62,10 @@ func withFaults(fn extractFunc) extractFunc {
 			C.audex_fault_crash()
 		case bytes.HasPrefix(head, []byte(FaultHangMarker)):
 			C.audex_fault_hang()
+		case bytes.HasPrefix(head, []byte(FaultAllocMarker)):
+			if C.audex_fault_alloc() == 0 {
+				return nil, errFaultAllocRefused
+			}
 		}
 		return fn(ctx, dstPath, srcPath, opts)
 	}

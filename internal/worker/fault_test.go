@@ -153,3 +153,20 @@ func TestFaultHang(t *testing.T) {
 		assert.False(t, alive(pids[0]))
 	})
 }
+
+func TestFaultMemoryCap(t *testing.T) {
+	t.Parallel()
+	if raceEnabled {
+		t.Skip("race-enabled workers run without a memory cap; run this test without -race")
+	}
+	p := newTestPool(t, Config{MemoryLimit: 512 << 20})
+	pids := p.pids()
+	dir := t.TempDir()
+	_, err := p.Extract(context.Background(), filepath.Join(dir, "big.mp3"), poison(t, FaultAllocMarker), extract.Options{})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), errFaultAllocRefused.Error())
+	assert.NotErrorIs(t, err, ErrWorkerCrashed, "C's malloc failed; the worker lives on")
+	assert.Equal(t, pids, p.pids())
+	_, err = p.Extract(context.Background(), filepath.Join(dir, "out.mp3"), media(t, "audio.mp4"), extract.Options{})
+	assert.NoError(t, err)
+}

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -14,13 +13,13 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
+
+	"github.com/audex/audex/internal/testmedia"
 )
 
 // childEnv makes the test binary a worker process: the pool tests start
 // real workers by re-executing it.
 const childEnv = "AUDEX_WORKER_TEST_CHILD"
-
-var fixtureDir string
 
 func TestMain(m *testing.M) {
 	if os.Getenv(childEnv) == "1" {
@@ -36,14 +35,7 @@ func TestMain(m *testing.M) {
 		w.Close()
 	}
 	fds := openFDs()
-	dir, err := os.MkdirTemp("", "audex-worker-test-*")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	fixtureDir = dir
 	code := m.Run()
-	os.RemoveAll(dir)
 	if code == 0 {
 		if err := leaks(fds); err != nil {
 			fmt.Fprintln(os.Stderr, "leak check:", err)
@@ -91,51 +83,25 @@ func children() []string {
 	return kids
 }
 
-// fixtureArgs are ffmpeg arguments (before the output path) for each test
-// input, generated on first use with the build's ffmpeg.
-var fixtureArgs = map[string][]string{
-	// 3 s of AAC in MP4.
-	"audio.mp4": {"-f", "lavfi", "-i", "sine=frequency=440:duration=3", "-c:a", "aac"},
+// fixtures are the test inputs by name, generated on first use with the
+// build's ffmpeg.
+var fixtures = map[string]testmedia.Spec{
+	// 3 s of stereo AAC in MP4.
+	"audio.mp4": {Container: "mp4", Seconds: 3, NoVideo: true},
 	// 60 s of AAC in MP4: long enough to cancel or kill mid-job.
-	"long.mp4": {"-f", "lavfi", "-i", "sine=frequency=440:duration=60", "-c:a", "aac"},
+	"long.mp4": {Container: "mp4", Seconds: 60, NoVideo: true, Signal: "sine"},
 	// 1 s of H.264 without audio.
-	"video.mp4": {"-f", "lavfi", "-i", "testsrc2=size=160x120:rate=10:duration=1", "-c:v", "libopenh264"},
-	// 2 s clip of H.264 and stereo AAC, as a phone would upload it.
-	"clip2s.mp4": {
-		"-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25:duration=2",
-		"-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000:duration=2,aformat=channel_layouts=stereo",
-		"-c:v", "libopenh264", "-c:a", "aac", "-shortest",
-	},
-}
-
-var fixtures sync.Map // name → *fixture
-
-type fixture struct {
-	once sync.Once
-	path string
-	err  error
+	"video.mp4": {Container: "mp4", Seconds: 1, NoAudio: true},
+	// A 2 s clip of H.264 and stereo AAC, as a phone would upload it.
+	"clip2s.mp4": {Container: "mp4", Seconds: 2},
 }
 
 // media returns the path of a generated test input.
 func media(tb testing.TB, name string) string {
 	tb.Helper()
-	args, ok := fixtureArgs[name]
+	spec, ok := fixtures[name]
 	require.True(tb, ok, "unknown fixture %q", name)
-	v, _ := fixtures.LoadOrStore(name, &fixture{})
-	f := v.(*fixture)
-	f.once.Do(func() {
-		ffmpeg := os.Getenv("AUDEX_FFMPEG")
-		if ffmpeg == "" {
-			ffmpeg = "ffmpeg"
-		}
-		f.path = filepath.Join(fixtureDir, name)
-		cmd := exec.Command(ffmpeg, append(append([]string{"-v", "error", "-nostdin", "-y"}, args...), f.path)...)
-		if out, err := cmd.CombinedOutput(); err != nil {
-			f.err = fmt.Errorf("ffmpeg %v: %w\n%s", args, err, out)
-		}
-	})
-	require.NoError(tb, f.err, "run tests through internal/ffmpeg/with-env")
-	return f.path
+	return testmedia.Video(tb, spec)
 }
 
 // tLog is an io.Writer that logs to a test.
@@ -180,4 +146,40 @@ func (p *Pool) pids() []int {
 
 func slogToTest(tb testing.TB) *slog.Logger {
 	return slog.New(slog.NewTextHandler(tLog{tb}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+// capture is a slog.Handler that keeps records, with their attributes
+// (not those added by With) flattened to strings.
+type capture struct {
+	level slog.Level
+	mu    sync.Mutex
+	recs  []captured
+}
+
+type captured struct {
+	level slog.Level
+	msg   string
+	attrs map[string]string
+}
+
+func (c *capture) Enabled(_ context.Context, l slog.Level) bool { return l >= c.level }
+func (c *capture) WithAttrs([]slog.Attr) slog.Handler           { return c }
+func (c *capture) WithGroup(string) slog.Handler                { return c }
+
+func (c *capture) Handle(_ context.Context, r slog.Record) error {
+	rec := captured{level: r.Level, msg: r.Message, attrs: map[string]string{}}
+	r.Attrs(func(a slog.Attr) bool {
+		rec.attrs[a.Key] = a.Value.String()
+		return true
+	})
+	c.mu.Lock()
+	c.recs = append(c.recs, rec)
+	c.mu.Unlock()
+	return nil
+}
+
+func (c *capture) records() []captured {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]captured(nil), c.recs...)
 }

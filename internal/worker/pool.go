@@ -52,9 +52,11 @@ type Config struct {
 	// job's context. 0 means DefaultJobTimeout; negative means only the
 	// context's deadline.
 	JobTimeout time.Duration
-	// MemoryLimit caps each worker's address space (RLIMIT_AS) in bytes. 0
-	// means DefaultMemoryLimit; negative means no cap. Race-enabled workers
-	// ignore it.
+	// MemoryLimit caps each worker's writable memory (RLIMIT_DATA, see
+	// ServeProcess) in bytes, the process's own ~130 MiB included. A job
+	// that needs more fails, or takes its worker down (ErrWorkerCrashed)
+	// when the Go runtime is the one refused. 0 means DefaultMemoryLimit;
+	// negative means no cap. Race-enabled workers ignore it.
 	MemoryLimit int64
 	// CancelGrace is how long a canceled or timed-out job may take to stop
 	// before its worker is killed (a call stuck inside C cannot see its
@@ -171,7 +173,8 @@ func NewPool(cfg *Config) (*Pool, error) {
 // same extract sentinels (errors.Is) as in-process extraction would.
 //
 // opts.Progress, when set, is called on this goroutine as the worker reports
-// progress. Relative paths are resolved against the current directory. The
+// progress, and opts.Logger receives the job's log records (FFmpeg's messages)
+// from the worker. Relative paths are resolved against the current directory. The
 // worker writes into a private directory beside dstPath (".audex-job-*"),
 // removed when Extract returns, and dstPath appears only on success.
 //
@@ -333,8 +336,9 @@ func (p *Pool) acquire(ctx context.Context) (*proc, error) {
 func (p *Pool) run(ctx context.Context, w *proc, dst, src string, opts extract.Options) (res *extract.Result, err error, healthy bool) {
 	w.lastID++
 	id := w.lastID
-	progress := opts.Progress
-	if err := w.out.send(request{Type: msgJob, ID: id, Src: src, Dst: dst, Options: &opts, Progress: progress != nil}); err != nil {
+	progress, logger := opts.Progress, opts.Logger
+	q := request{Type: msgJob, ID: id, Src: src, Dst: dst, Options: &opts, Progress: progress != nil, LogLevel: minLevel(ctx, logger)}
+	if err := w.out.send(q); err != nil {
 		w.stop()
 		return nil, p.crashed(w, err), false
 	}
@@ -376,6 +380,14 @@ func (p *Pool) run(ctx context.Context, w *proc, dst, src string, opts extract.O
 			case m.Type == msgProgress && m.ID == id:
 				if progress != nil {
 					progress(extract.Progress{Done: m.Done, Total: m.Total})
+				}
+			case m.Type == msgLog && m.ID == id:
+				if logger != nil {
+					attrs := make([]slog.Attr, len(m.Attrs))
+					for i, a := range m.Attrs {
+						attrs[i] = slog.Any(a.Key, a.Value)
+					}
+					logger.LogAttrs(ctx, m.Level, m.Msg, attrs...)
 				}
 			case m.Type == msgDone && m.ID == id && m.Error != nil:
 				return nil, stopped(m.Error.decode(), reason), true

@@ -2,6 +2,7 @@ package worker
 
 import (
 	"context"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -85,6 +86,34 @@ func TestPoolExtract(t *testing.T) {
 		assert.NotErrorIs(t, err, ErrWorkerCrashed)
 		noLeftovers(t, dir)
 		assert.Zero(t, p.restarts.Load(), "a failed job keeps its worker")
+	})
+
+	t.Run("LogsReachTheJobLogger", func(t *testing.T) {
+		t.Parallel()
+		pool := &capture{level: slog.LevelDebug}
+		p := newTestPool(t, Config{Logger: slog.New(pool)})
+		dir := t.TempDir()
+		b, err := os.ReadFile(media(t, "audio.mp4"))
+		require.NoError(t, err)
+		cut := filepath.Join(dir, "cut.mp4") // its index is at the end: cut off
+		require.NoError(t, os.WriteFile(cut, b[:len(b)/2], 0o644))
+
+		job := &capture{level: slog.LevelError}
+		_, err = p.Extract(context.Background(), filepath.Join(dir, "out.mp3"), cut, extract.Options{Logger: slog.New(job)})
+		assert.ErrorIs(t, err, extract.ErrInvalidInput)
+		require.NotEmpty(t, job.records())
+		first := job.records()[0]
+		assert.Equal(t, slog.LevelError, first.level)
+		assert.Equal(t, "moov atom not found", first.msg)
+		assert.Equal(t, "AVFormatContext", first.attrs["ffmpeg"])
+		for _, r := range pool.records() {
+			assert.NotEqual(t, "moov atom not found", r.msg, "job records go to the job's logger only")
+		}
+
+		silent := &capture{level: slog.LevelError + 1}
+		_, err = p.Extract(context.Background(), filepath.Join(dir, "out.mp3"), cut, extract.Options{Logger: slog.New(silent)})
+		assert.ErrorIs(t, err, extract.ErrInvalidInput)
+		assert.Empty(t, silent.records())
 	})
 
 	t.Run("MissingInput", func(t *testing.T) {
@@ -175,7 +204,7 @@ func TestPoolExtract(t *testing.T) {
 
 	t.Run("MemoryLimit", func(t *testing.T) {
 		t.Parallel()
-		const limit = 3 << 30
+		const limit = 512 << 20
 		p := newTestPool(t, Config{MemoryLimit: limit})
 		pids := p.pids()
 		require.Len(t, pids, 1)
@@ -183,17 +212,17 @@ func TestPoolExtract(t *testing.T) {
 		require.NoError(t, err)
 		var line string
 		for l := range strings.Lines(string(b)) {
-			if strings.HasPrefix(l, "Max address space") {
+			if strings.HasPrefix(l, "Max data size") {
 				line = l
 			}
 		}
 		require.NotEmpty(t, line)
 		if raceEnabled {
-			assert.Contains(t, line, "unlimited", "race builds need their address space")
+			assert.Contains(t, line, "unlimited", "race builds need their shadow memory")
 		} else {
-			assert.Equal(t, []string{"Max", "address", "space", "3221225472", "3221225472", "bytes"}, strings.Fields(line))
+			assert.Equal(t, []string{"Max", "data", "size", "536870912", "536870912", "bytes"}, strings.Fields(line))
 		}
-		_, err = p.Extract(context.Background(), filepath.Join(t.TempDir(), "out.mp3"), media(t, "audio.mp4"), extract.Options{})
+		_, err = p.Extract(context.Background(), filepath.Join(t.TempDir(), "out.mp3"), media(t, "clip2s.mp4"), extract.Options{})
 		assert.NoError(t, err, "extraction fits the cap")
 	})
 }

@@ -17,11 +17,18 @@ import (
 const memoryLimitEnv = "AUDEX_WORKER_MEMORY_LIMIT"
 
 // ServeProcess is the body of the hidden `audex worker` command: the process
-// a [Pool] starts. It caps the process's address space at the limit the pool
-// passed (RLIMIT_AS; not in race-enabled builds, whose runtime reserves
+// a [Pool] starts. It caps the process's writable memory at the limit the
+// pool passed (RLIMIT_DATA; not in race-enabled builds, whose runtime maps
 // terabytes of shadow memory), moves the protocol off file descriptor 1 so
 // that a stray write to stdout by any library lands on stderr instead of
 // corrupting it, and then runs [Serve] on stdin and the saved stdout.
+//
+// RLIMIT_DATA rather than RLIMIT_AS: since Linux 4.7 it counts every private
+// writable mapping (heap, malloc arenas as they are used, thread stacks),
+// which is what a job consumes, and not address space that is only reserved.
+// A Go 1.26 process reserves about 1.5 GiB of address space before it runs
+// any code (page-allocator index, glibc's 64 MiB per-thread malloc arenas),
+// so an RLIMIT_AS of 1 GiB kills it at start-up.
 //
 // ctx should not be tied to SIGINT/SIGTERM: the pool ends its workers by
 // closing their stdin (or killing them), and a worker runs in its own
@@ -41,7 +48,7 @@ func ServeProcess(ctx context.Context) error {
 	return serve(ctx, os.Stdin, proto, withFaults(extract.ExtractFile), limit)
 }
 
-// applyMemoryLimit sets RLIMIT_AS to the limit in s (bytes; empty or 0: no
+// applyMemoryLimit sets RLIMIT_DATA to the limit in s (bytes; empty or 0: no
 // limit) and returns the limit applied.
 func applyMemoryLimit(s string) (int64, error) {
 	if s == "" {
@@ -55,7 +62,7 @@ func applyMemoryLimit(s string) (int64, error) {
 		return 0, nil
 	}
 	lim := unix.Rlimit{Cur: uint64(n), Max: uint64(n)}
-	if err := unix.Setrlimit(unix.RLIMIT_AS, &lim); err != nil {
+	if err := unix.Setrlimit(unix.RLIMIT_DATA, &lim); err != nil {
 		return 0, fmt.Errorf("worker: set memory limit: %w", err)
 	}
 	return n, nil

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"log/slog"
 	"sync"
 	"syscall"
 	"time"
@@ -20,6 +21,7 @@ import (
 //	worker → parent  {"type":"ready","version":1,"pid":…,"memory_limit":…}   once, at start
 //	parent → worker  {"type":"job","id":7,"src":…,"dst":…,"options":{…},"progress":true}
 //	worker → parent  {"type":"progress","id":7,"done":…,"total":…}            zero or more
+//	worker → parent  {"type":"log","id":7,"level":"WARN","msg":…,"attrs":[…]}  zero or more
 //	parent → worker  {"type":"cancel","id":7}                                 optional
 //	worker → parent  {"type":"done","id":7,"result":{…}} or {…,"error":{…}}   exactly one
 //
@@ -37,6 +39,7 @@ const (
 	msgJob      = "job"
 	msgCancel   = "cancel"
 	msgProgress = "progress"
+	msgLog      = "log"
 	msgDone     = "done"
 )
 
@@ -48,6 +51,9 @@ type request struct {
 	Dst      string           `json:"dst,omitempty"`
 	Options  *extract.Options `json:"options,omitempty"`
 	Progress bool             `json:"progress,omitempty"`
+	// LogLevel, when set, asks for the job's log records (Options.Logger)
+	// at this level and above.
+	LogLevel *slog.Level `json:"log_level,omitempty"`
 }
 
 // reply is a worker → parent message.
@@ -64,9 +70,92 @@ type reply struct {
 	Done  time.Duration `json:"done,omitempty"`
 	Total time.Duration `json:"total,omitempty"`
 
+	// log
+	Level slog.Level `json:"level,omitempty"`
+	Msg   string     `json:"msg,omitempty"`
+	Attrs []logAttr  `json:"attrs,omitempty"`
+
 	// done
 	Result *extract.Result `json:"result,omitempty"`
 	Error  *wireError      `json:"error,omitempty"`
+}
+
+// logAttr is one attribute of a forwarded log record.
+type logAttr struct {
+	Key   string `json:"k"`
+	Value any    `json:"v"`
+}
+
+// logHandler sends a job's log records to the parent.
+type logHandler struct {
+	out    *lineWriter
+	id     uint64
+	level  slog.Level
+	attrs  []logAttr
+	prefix string // of open groups, "a.b."
+}
+
+func (h *logHandler) Enabled(_ context.Context, l slog.Level) bool { return l >= h.level }
+
+func (h *logHandler) Handle(_ context.Context, r slog.Record) error {
+	attrs := append([]logAttr(nil), h.attrs...)
+	r.Attrs(func(a slog.Attr) bool {
+		attrs = h.appendAttr(attrs, h.prefix, a)
+		return true
+	})
+	return h.out.send(reply{Type: msgLog, ID: h.id, Level: r.Level, Msg: r.Message, Attrs: attrs})
+}
+
+func (h *logHandler) appendAttr(attrs []logAttr, prefix string, a slog.Attr) []logAttr {
+	v := a.Value.Resolve()
+	if v.Kind() == slog.KindGroup {
+		if a.Key != "" {
+			prefix += a.Key + "."
+		}
+		for _, g := range v.Group() {
+			attrs = h.appendAttr(attrs, prefix, g)
+		}
+		return attrs
+	}
+	if a.Key == "" {
+		return attrs
+	}
+	val := v.Any()
+	if err, ok := val.(error); ok {
+		val = err.Error()
+	}
+	return append(attrs, logAttr{Key: prefix + a.Key, Value: val})
+}
+
+func (h *logHandler) WithAttrs(as []slog.Attr) slog.Handler {
+	n := *h
+	n.attrs = append([]logAttr(nil), h.attrs...)
+	for _, a := range as {
+		n.attrs = h.appendAttr(n.attrs, h.prefix, a)
+	}
+	return &n
+}
+
+func (h *logHandler) WithGroup(name string) slog.Handler {
+	if name == "" {
+		return h
+	}
+	n := *h
+	n.prefix += name + "."
+	return &n
+}
+
+// minLevel returns the lowest level lg logs, or nil when it logs nothing.
+func minLevel(ctx context.Context, lg *slog.Logger) *slog.Level {
+	if lg == nil {
+		return nil
+	}
+	for _, l := range []slog.Level{slog.LevelDebug, slog.LevelInfo, slog.LevelWarn, slog.LevelError} {
+		if lg.Enabled(ctx, l) {
+			return &l
+		}
+	}
+	return nil
 }
 
 // wireError carries an error across the process boundary: its message and

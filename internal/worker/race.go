@@ -2,6 +2,6 @@
 
 package worker
 
-// raceEnabled reports a -race build, whose runtime needs far more address
-// space than any sensible RLIMIT_AS allows.
+// raceEnabled reports a -race build, whose runtime maps far more memory
+// than any sensible memory cap allows.
 const raceEnabled = true

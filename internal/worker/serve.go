@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"runtime/debug"
 
@@ -132,6 +133,9 @@ func (j *servedJob) run(ctx context.Context, out *lineWriter, fn extractFunc, q 
 	var opts extract.Options
 	if q.Options != nil {
 		opts = *q.Options
+	}
+	if q.LogLevel != nil {
+		opts.Logger = slog.New(&logHandler{out: out, id: q.ID, level: *q.LogLevel})
 	}
 	if q.Progress {
 		opts.Progress = func(p extract.Progress) {

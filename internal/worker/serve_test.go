@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"log/slog"
 	"os"
 	"syscall"
 	"testing"
@@ -186,6 +187,25 @@ func TestServe(t *testing.T) {
 		m := s.next(t)
 		assert.Equal(t, msgDone, m.Type)
 		assert.Nil(t, m.Error)
+	})
+
+	t.Run("LogRecords", func(t *testing.T) {
+		t.Parallel()
+		s := startServe(t, func(_ context.Context, _, _ string, opts *extract.Options) (*extract.Result, error) {
+			lg := opts.Logger.With("job", "j1").WithGroup("ff")
+			lg.Debug("too quiet")
+			lg.Warn("moov atom not found", "ctx", "AVFormatContext", slog.Group("at", "pos", 42), "err", errors.New("EOF"))
+			return &extract.Result{}, nil
+		})
+		warn := slog.LevelWarn
+		s.send(t, request{Type: msgJob, ID: 4, LogLevel: &warn})
+		m := s.next(t)
+		assert.Equal(t, msgLog, m.Type)
+		assert.Equal(t, uint64(4), m.ID)
+		assert.Equal(t, slog.LevelWarn, m.Level)
+		assert.Equal(t, "moov atom not found", m.Msg)
+		assert.Equal(t, []logAttr{{"job", "j1"}, {"ff.ctx", "AVFormatContext"}, {"ff.at.pos", float64(42)}, {"ff.err", "EOF"}}, m.Attrs)
+		assert.Equal(t, msgDone, s.next(t).Type)
 	})
 
 	t.Run("ErrorKeepsSentinels", func(t *testing.T) {
