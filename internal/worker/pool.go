@@ -93,6 +93,8 @@ type Pool struct {
 	closing bool
 	live    map[*proc]struct{}
 
+	spawn chan func() // runs on the spawning thread, see spawner
+
 	calls    sync.WaitGroup // Extract calls in progress
 	respawns sync.WaitGroup // goroutines replacing dead workers
 	readers  sync.WaitGroup // one per started process, until it is reaped
@@ -144,6 +146,8 @@ func NewPool(cfg *Config) (*Pool, error) {
 	p.idle = make(chan *proc, p.cfg.Size)
 	p.quit = make(chan struct{})
 	p.kill = make(chan struct{})
+	p.spawn = make(chan func())
+	go p.spawner()
 
 	errs := make(chan error, p.cfg.Size)
 	for range p.cfg.Size {
@@ -207,13 +211,17 @@ func (p *Pool) Extract(ctx context.Context, dstPath, srcPath string, opts extrac
 	if err != nil {
 		return nil, err
 	}
+	healthy := false
+	defer func() { // deferred: a panicking Progress or Logger must not lose the slot
+		if healthy {
+			p.idle <- w
+		} else {
+			p.replace(w)
+		}
+	}()
 	tmp := filepath.Join(dir, filepath.Base(dst))
-	res, err, healthy := p.run(ctx, w, tmp, src, opts)
-	if healthy {
-		p.idle <- w
-	} else {
-		p.replace(w)
-	}
+	var res *extract.Result
+	res, err, healthy = p.run(ctx, w, tmp, src, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -305,7 +313,20 @@ func (p *Pool) stopWorkers() {
 		for range len(p.idle) {
 			<-p.idle
 		}
+		close(p.spawn)
 	})
+}
+
+// spawner runs the functions sent on p.spawn, which start the workers, on
+// one OS thread that outlives them: the kernel sends a worker its
+// parent-death signal (sysProcAttr) when the thread that started it exits,
+// not the process, and the Go runtime may end a thread.
+func (p *Pool) spawner() {
+	runtime.LockOSThread()
+	// Never unlocked: the thread ends with this goroutine, after the workers.
+	for fn := range p.spawn {
+		fn()
+	}
 }
 
 // acquire takes an idle worker, replacing any that died while idle.

@@ -178,7 +178,8 @@ func TestPoolExtract(t *testing.T) {
 		assert.Contains(t, err.Error(), "killed")
 		noLeftovers(t, dir)
 		assert.Equal(t, int64(1), p.restarts.Load())
-		// Both slots serve again, the new worker included.
+		// Back to two workers, and both serve.
+		require.Eventually(t, func() bool { return len(p.pids()) == 2 }, 30*time.Second, 5*time.Millisecond)
 		var wg sync.WaitGroup
 		for i := range 2 {
 			wg.Go(func() {
@@ -187,7 +188,21 @@ func TestPoolExtract(t *testing.T) {
 			})
 		}
 		wg.Wait()
-		assert.Len(t, p.pids(), 2)
+	})
+
+	t.Run("PanickingProgressKeepsTheSlot", func(t *testing.T) {
+		t.Parallel()
+		p := newTestPool(t, Config{})
+		dir := t.TempDir()
+		assert.PanicsWithValue(t, "progress hook bug", func() {
+			_, _ = p.Extract(context.Background(), filepath.Join(dir, "out.mp3"), media(t, "audio.mp4"), extract.Options{
+				Progress: func(extract.Progress) { panic("progress hook bug") },
+			})
+		})
+		_, err := p.Extract(context.Background(), filepath.Join(dir, "out.mp3"), media(t, "audio.mp4"), extract.Options{})
+		assert.NoError(t, err, "the worker in an unknown state was replaced")
+		assert.Equal(t, int64(1), p.restarts.Load())
+		noLeftovers(t, dir, "out.mp3")
 	})
 
 	t.Run("WorkerDiedWhileIdle", func(t *testing.T) {

@@ -56,7 +56,11 @@ func (p *Pool) start() (*proc, error) {
 		stdin.Close()
 		return nil, fmt.Errorf("worker: stdout pipe: %w", err)
 	}
-	if err := cmd.Start(); err != nil {
+	started := make(chan error, 1)
+	p.spawn <- func() { started <- cmd.Start() }
+	if err := <-started; err != nil {
+		stdin.Close()
+		stdout.Close()
 		return nil, fmt.Errorf("worker: start %s: %w", p.command, err)
 	}
 	w.cmd, w.pid, w.stdin = cmd, cmd.Process.Pid, stdin
