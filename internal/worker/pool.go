@@ -86,7 +86,6 @@ type Pool struct {
 	log     *slog.Logger
 
 	idle chan *proc    // workers ready for a job; capacity Size
-	quit chan struct{} // closed by Shutdown and Close: no new calls
 	kill chan struct{} // closed by Close: running jobs stop, no restarts
 
 	mu      sync.Mutex
@@ -99,7 +98,7 @@ type Pool struct {
 	respawns sync.WaitGroup // goroutines replacing dead workers
 	readers  sync.WaitGroup // one per started process, until it is reaped
 
-	quitOnce, killOnce, stopOnce sync.Once
+	killOnce, stopOnce sync.Once
 
 	seq      atomic.Int64 // numbers workers in the log
 	restarts atomic.Int64
@@ -144,7 +143,6 @@ func NewPool(cfg *Config) (*Pool, error) {
 		p.env = append(p.env, memoryLimitEnv+"="+strconv.FormatInt(p.cfg.MemoryLimit, 10))
 	}
 	p.idle = make(chan *proc, p.cfg.Size)
-	p.quit = make(chan struct{})
 	p.kill = make(chan struct{})
 	p.spawn = make(chan func())
 	go p.spawner()
@@ -177,10 +175,11 @@ func NewPool(cfg *Config) (*Pool, error) {
 // same extract sentinels (errors.Is) as in-process extraction would.
 //
 // opts.Progress, when set, is called on this goroutine as the worker reports
-// progress, and opts.Logger receives the job's log records (FFmpeg's messages)
-// from the worker. Relative paths are resolved against the current directory. The
-// worker writes into a private directory beside dstPath (".audex-job-*"),
-// removed when Extract returns, and dstPath appears only on success.
+// progress, and opts.Logger receives the job's log records (FFmpeg's
+// messages) from the worker. Relative paths are resolved against the current
+// directory. The worker writes into a private directory beside dstPath
+// (".audex-job-*"), removed when Extract returns; dstPath appears only on
+// success.
 //
 // Besides extraction errors, Extract returns an error wrapping
 // [ErrWorkerCrashed] when the worker died; one wrapping
@@ -278,7 +277,6 @@ func (p *Pool) beginClose() {
 	p.mu.Lock()
 	p.closing = true
 	p.mu.Unlock()
-	p.quitOnce.Do(func() { close(p.quit) })
 }
 
 // stopWorkers ends every worker once no call is in progress: it stops
@@ -299,12 +297,17 @@ func (p *Pool) stopWorkers() {
 		}
 		timer := time.NewTimer(p.cfg.CancelGrace)
 		defer timer.Stop()
+		expired := false
 		for _, w := range procs {
-			select {
-			case <-w.exited:
-			case <-timer.C:
-				w.stop()
+			if !expired {
+				select {
+				case <-w.exited:
+					continue
+				case <-timer.C:
+					expired = true
+				}
 			}
+			w.stop()
 		}
 		p.readers.Wait()
 		p.mu.Lock()
