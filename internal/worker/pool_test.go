@@ -321,6 +321,19 @@ func TestPoolLifecycle(t *testing.T) {
 		assert.ErrorIs(t, err, ErrClosed)
 	})
 
+	t.Run("CloseKillsWhatIgnoresEOF", func(t *testing.T) {
+		t.Parallel()
+		// A worker that does not exit when its stdin closes, with a child
+		// that holds its pipes: Close returns only once every holder of the
+		// pipes is dead, so it must kill the whole process group.
+		script := `echo '{"type":"ready","version":1}'; sleep 120; echo done`
+		p, err := NewPool(&Config{Command: "/bin/sh", Args: []string{"-c", script}, Size: 1, CancelGrace: 100 * time.Millisecond, Logger: slogToTest(t)})
+		require.NoError(t, err)
+		start := time.Now()
+		require.NoError(t, p.Close())
+		assert.Less(t, time.Since(start), 60*time.Second, "killed after the grace, not after sleep 120")
+	})
+
 	t.Run("BadCommand", func(t *testing.T) {
 		t.Parallel()
 		_, err := NewPool(&Config{Command: filepath.Join(t.TempDir(), "missing"), Logger: slogToTest(t)})

@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"slices"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -135,10 +136,17 @@ func (w *proc) read(stdout io.Reader) {
 	close(w.exited)
 }
 
-// stop kills the process (idempotent); replies are discarded from now on.
+// stop kills the process and its process group (idempotent): a descendant
+// holding the pipes would otherwise keep the reader waiting. Replies are
+// discarded from now on.
 func (w *proc) stop() {
 	w.stopOnce.Do(func() {
 		close(w.abandon)
+		select {
+		case <-w.exited: // reaped: the group id may be reused
+		default:
+			_ = syscall.Kill(-w.pid, syscall.SIGKILL)
+		}
 		w.cmd.Process.Kill()
 	})
 }
