@@ -16,6 +16,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/audex/audex/extract"
+	"github.com/audex/audex/internal/testmedia"
+	"github.com/audex/audex/jobs"
 )
 
 // poison writes an input that trips the fault marker.
@@ -47,6 +49,7 @@ func TestFaultCrash(t *testing.T) {
 
 	require.Error(t, crashErr)
 	assert.ErrorIs(t, crashErr, ErrWorkerCrashed)
+	assert.Equal(t, jobs.CodeWorkerCrashed, jobs.ErrorCode(crashErr))
 	assert.NotErrorIs(t, crashErr, context.DeadlineExceeded)
 	for i, err := range errs {
 		assert.NoError(t, err, "normal job %d", i)
@@ -96,6 +99,7 @@ func TestFaultHang(t *testing.T) {
 		elapsed := time.Since(start)
 		require.Error(t, err)
 		assert.ErrorIs(t, err, context.DeadlineExceeded)
+		assert.Equal(t, jobs.CodeTimeout, jobs.ErrorCode(err))
 		assert.NotErrorIs(t, err, ErrWorkerCrashed)
 		assert.GreaterOrEqual(t, elapsed, timeout+grace, "killed only after the deadline and the grace")
 		assert.Less(t, elapsed, timeout+grace+10*time.Second, "the hang ends at the deadline, not in an hour")
@@ -169,4 +173,48 @@ func TestFaultMemoryCap(t *testing.T) {
 	assert.Equal(t, pids, p.pids())
 	_, err = p.Extract(context.Background(), filepath.Join(dir, "out.mp3"), media(t, "audio.mp4"), extract.Options{})
 	assert.NoError(t, err)
+}
+
+// TestFaultJobs runs poisoned jobs through the job manager on a pool: the
+// crashing one is retried once and fails worker_crashed, the hanging one
+// fails timeout, and every other job succeeds.
+func TestFaultJobs(t *testing.T) {
+	t.Parallel()
+	p := newTestPool(t, Config{Size: 2, CancelGrace: 100 * time.Millisecond})
+	m, err := jobs.New(jobs.Config{Dir: t.TempDir(), Workers: 2, JobTimeout: 2 * time.Second, Extractor: p, Logger: slogToTest(t)})
+	require.NoError(t, err)
+	t.Cleanup(func() { assert.NoError(t, m.Close()) })
+	ctx := context.Background()
+
+	submit := func(path string) string {
+		job, err := m.SubmitFile(ctx, path, jobs.Request{Options: extract.Options{Format: extract.MP3}})
+		require.NoError(t, err)
+		return job.ID
+	}
+	crash := submit(poison(t, FaultCrashMarker))
+	hang := submit(poison(t, FaultHangMarker))
+	var normal []string
+	for range 4 {
+		normal = append(normal, submit(testmedia.Copy(t, media(t, "audio.mp4"))))
+	}
+
+	job, err := m.Wait(ctx, crash)
+	require.NoError(t, err)
+	assert.Equal(t, jobs.StateFailed, job.State)
+	require.NotNil(t, job.Error)
+	assert.Equal(t, jobs.CodeWorkerCrashed, job.Error.Code)
+	assert.Equal(t, 2, job.Attempts, "retried once")
+
+	job, err = m.Wait(ctx, hang)
+	require.NoError(t, err)
+	assert.Equal(t, jobs.StateFailed, job.State)
+	require.NotNil(t, job.Error)
+	assert.Equal(t, jobs.CodeTimeout, job.Error.Code)
+
+	for _, id := range normal {
+		job, err := m.Wait(ctx, id)
+		require.NoError(t, err)
+		assert.Equal(t, jobs.StateSucceeded, job.State, "job %s: %v", id, job.Error)
+	}
+	assert.Equal(t, int64(3), p.restarts.Load(), "two crashes and one hang")
 }

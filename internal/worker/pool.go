@@ -14,16 +14,30 @@ import (
 	"time"
 
 	"github.com/audex/audex/extract"
+	"github.com/audex/audex/jobs"
 )
 
 var (
 	// ErrWorkerCrashed: the worker process running the job died (a crash in
-	// C, the memory cap, a kill from outside) or broke the protocol. The job
-	// may be retried once; the pool has already started a replacement.
-	ErrWorkerCrashed = errors.New("worker crashed")
+	// C, the memory cap, a kill from outside) or broke the protocol; the
+	// pool has already started a replacement. It wraps
+	// jobs.ErrWorkerCrashed, so the job manager treats the failure as
+	// crash-class: one retry, then code worker_crashed.
+	ErrWorkerCrashed error = &wrapping{msg: "worker crashed", err: jobs.ErrWorkerCrashed}
 	// ErrClosed: the pool is shut down or closing.
 	ErrClosed = errors.New("worker pool closed")
 )
+
+// wrapping is a sentinel error that also matches a more general one.
+type wrapping struct {
+	msg string
+	err error
+}
+
+func (e *wrapping) Error() string { return e.msg }
+func (e *wrapping) Unwrap() error { return e.err }
+
+var _ jobs.Extractor = (*Pool)(nil)
 
 // Defaults of [Config].
 const (
@@ -77,7 +91,7 @@ type Config struct {
 // worker is asked to cancel and is killed if it has not stopped within
 // Config.CancelGrace. A worker that dies is replaced at once.
 //
-// Pool's Extract has the signature of jobs.Extractor.
+// A Pool is a jobs.Extractor.
 type Pool struct {
 	cfg     Config
 	command string

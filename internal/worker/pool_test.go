@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/audex/audex/extract"
+	"github.com/audex/audex/jobs"
 )
 
 // noLeftovers asserts that a job left nothing but its output in dir.
@@ -83,6 +84,7 @@ func TestPoolExtract(t *testing.T) {
 		_, err := p.Extract(context.Background(), filepath.Join(dir, "out.mp3"), media(t, "video.mp4"), extract.Options{})
 		require.Error(t, err)
 		assert.ErrorIs(t, err, extract.ErrNoAudio)
+		assert.Equal(t, jobs.CodeNoAudio, jobs.ErrorCode(err))
 		assert.NotErrorIs(t, err, ErrWorkerCrashed)
 		noLeftovers(t, dir)
 		assert.Zero(t, p.restarts.Load(), "a failed job keeps its worker")
@@ -146,6 +148,7 @@ func TestPoolExtract(t *testing.T) {
 		require.Error(t, err)
 		assert.ErrorIs(t, err, context.Canceled)
 		assert.ErrorIs(t, err, extract.ErrCanceled)
+		assert.Equal(t, jobs.CodeCanceled, jobs.ErrorCode(err))
 		noLeftovers(t, dir)
 		assert.Zero(t, p.restarts.Load(), "the worker stopped its job; no kill needed")
 		assert.Equal(t, pids, p.pids())
@@ -175,6 +178,8 @@ func TestPoolExtract(t *testing.T) {
 		})
 		require.Error(t, err)
 		assert.ErrorIs(t, err, ErrWorkerCrashed)
+		assert.ErrorIs(t, err, jobs.ErrWorkerCrashed)
+		assert.Equal(t, jobs.CodeWorkerCrashed, jobs.ErrorCode(err))
 		assert.Contains(t, err.Error(), "killed")
 		noLeftovers(t, dir)
 		assert.Equal(t, int64(1), p.restarts.Load())
