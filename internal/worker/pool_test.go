@@ -14,6 +14,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
 
 	"github.com/audex/audex/extract"
 	"github.com/audex/audex/jobs"
@@ -220,6 +221,33 @@ func TestPoolExtract(t *testing.T) {
 		_, err := p.Extract(context.Background(), filepath.Join(t.TempDir(), "out.mp3"), media(t, "audio.mp4"), extract.Options{})
 		assert.NoError(t, err, "a dead idle worker is replaced before it gets a job")
 		assert.Equal(t, int64(1), p.restarts.Load())
+	})
+
+	t.Run("InheritedDescriptorsClosed", func(t *testing.T) {
+		// Not parallel: it leaves a descriptor open across exec meanwhile.
+		r, w, err := os.Pipe()
+		require.NoError(t, err)
+		defer r.Close()
+		defer w.Close()
+		_, err = unix.FcntlInt(w.Fd(), unix.F_SETFD, 0) // inheritable, as from a parent
+		require.NoError(t, err)
+		leaked, err := os.Readlink("/proc/self/fd/" + strconv.Itoa(int(w.Fd())))
+		require.NoError(t, err)
+
+		p := newTestPool(t, Config{})
+		pids := p.pids()
+		require.Len(t, pids, 1)
+		fds, err := os.ReadDir("/proc/" + strconv.Itoa(pids[0]) + "/fd")
+		require.NoError(t, err)
+		var links []string
+		for _, fd := range fds {
+			if l, err := os.Readlink("/proc/" + strconv.Itoa(pids[0]) + "/fd/" + fd.Name()); err == nil {
+				links = append(links, l)
+			}
+		}
+		assert.NotContains(t, links, leaked)
+		_, err = p.Extract(context.Background(), filepath.Join(t.TempDir(), "out.mp3"), media(t, "audio.mp4"), extract.Options{})
+		assert.NoError(t, err)
 	})
 
 	t.Run("MemoryLimit", func(t *testing.T) {

@@ -30,10 +30,15 @@ const memoryLimitEnv = "AUDEX_WORKER_MEMORY_LIMIT"
 // any code (page-allocator index, glibc's 64 MiB per-thread malloc arenas),
 // so an RLIMIT_AS of 1 GiB kills it at start-up.
 //
+// It also closes the descriptors above stderr it inherited by accident (a
+// listening socket or a pipe the parent had inherited itself), so that a
+// worker subverted by hostile media holds nothing of its parent's.
+//
 // ctx should not be tied to SIGINT/SIGTERM: the pool ends its workers by
 // closing their stdin (or killing them), and a worker runs in its own
 // process group so that a terminal's Ctrl-C reaches only the parent.
 func ServeProcess(ctx context.Context) error {
+	closeInherited()
 	limit, err := applyMemoryLimit(os.Getenv(memoryLimitEnv))
 	if err != nil {
 		return err
@@ -80,4 +85,23 @@ func claimStdout() (*os.File, error) {
 		return nil, fmt.Errorf("worker: redirect stdout: %w", err)
 	}
 	return os.NewFile(uintptr(fd), "worker-protocol"), nil
+}
+
+// closeInherited closes every descriptor above stderr that is not
+// close-on-exec. Everything the Go runtime and this package open is
+// close-on-exec, so those are exactly the ones inherited across exec.
+func closeInherited() {
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		return // not Linux: nothing to go by
+	}
+	for _, e := range ents {
+		fd, err := strconv.Atoi(e.Name())
+		if err != nil || fd <= unix.Stderr {
+			continue
+		}
+		if flags, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0); err == nil && flags&unix.FD_CLOEXEC == 0 {
+			unix.Close(fd)
+		}
+	}
 }
