@@ -55,9 +55,15 @@ test: deps browser fmt-check vet
 	@# The leak check measures RSS, which the race detector's shadow memory
 	@# would drown: it runs in a plain build.
 	$(WITH) $(GO) test -count=1 -run 'TestNoLeaks' ./extract
+	@# Crash and hang isolation: worker processes that write through NULL
+	@# or sleep inside C on marker inputs (build tag audexfault). The memory
+	@# cap is only applied outside the race detector, so both builds run.
+	$(WITH) $(GO) test -race -count=1 -tags audexfault ./internal/worker
+	$(WITH) $(GO) test -count=1 -tags audexfault ./internal/worker
 
 bench: deps
 	$(WITH) $(GO) test -run '^$$' -bench . -benchtime 20x -timeout 60m ./extract
+	$(WITH) $(GO) test -run '^$$' -bench Isolation -benchtime 300x ./internal/worker
 
 FUZZTIME ?= 30s
 fuzz: deps

@@ -441,6 +441,13 @@ func (t *transcoder) convert(f *astiav.Frame) error {
 		t.setOutParams(t.out)
 		err = t.swr.ConvertFrame(f, t.out)
 	}
+	if errors.Is(err, astiav.Error(-22)) { // EINVAL
+		// A damaged stream decoded to a layout nothing can remix (say 22
+		// channels in no known order): drop the frame like any other
+		// undecodable one; the decode-error threshold decides the outcome.
+		t.decErrors++
+		return t.newResampler()
+	}
 	if err != nil {
 		return fmt.Errorf("resample: %w", err)
 	}
