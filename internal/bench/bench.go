@@ -1,0 +1,381 @@
+// Package bench measures audex's extraction throughput on this machine, side
+// by side with the ffmpeg program of the same FFmpeg build: the clip job the
+// hosted API runs by default, whole-file real-time factor per output format,
+// stream copy, the cost of a cut far into a long file, and throughput against
+// the number of concurrent workers.
+//
+// The baseline runs one ffmpeg process per job, as a service shelling out to
+// ffmpeg would; both sides get the same input, cut, codec, sample rate,
+// channel count and bit rate, and write a file.
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/audex/audex/extract"
+	"github.com/audex/audex/internal/timefmt"
+)
+
+// Config configures a run. FFmpeg or Input must be set.
+type Config struct {
+	// FFmpeg is the ffmpeg program used for the baseline and to generate
+	// fixtures. Empty: no baseline, and Input is required.
+	FFmpeg string
+	// Input is the media file to measure. Empty: fixtures are generated
+	// with FFmpeg (a 3-minute H.264/AAC mp4 and a 1-hour one; Quick: one
+	// 10-second file) and cached in CacheDir.
+	Input string
+	// Quick makes a run take seconds: short fixture, short measurements,
+	// three output formats, at most two workers.
+	Quick bool
+	// MaxWorkers is the largest concurrency measured. Defaults to twice the
+	// CPU count (Quick: 2).
+	MaxWorkers int
+	// Budget is how long each measurement runs (every one runs its job at
+	// least MinRuns times). Defaults to 3 s (Quick: 100 ms).
+	Budget time.Duration
+	// MinRuns defaults to 3 (Quick: 1).
+	MinRuns int
+	// CacheDir keeps generated fixtures. Defaults to the user cache
+	// directory's audex/bench.
+	CacheDir string
+	// Log receives one line per step. Nil is silent.
+	Log io.Writer
+}
+
+// Units of Row.Unit.
+const (
+	JobsPerSecond = "jobs/s"
+	Realtime      = "x realtime"
+	MsPerJob      = "ms/job"
+)
+
+// Row groups.
+const (
+	GroupClip        = "clip"
+	GroupFull        = "full"
+	GroupCopy        = "copy"
+	GroupSeek        = "seek"
+	GroupConcurrency = "concurrency"
+)
+
+// Report is a finished run.
+type Report struct {
+	Machine Machine `json:"machine"`
+	// FFmpeg is the baseline program, empty without one.
+	FFmpeg        string `json:"ffmpeg,omitempty"`
+	FFmpegVersion string `json:"ffmpeg_version,omitempty"`
+	Quick         bool   `json:"quick"`
+	// Input and LongInput describe what was measured.
+	Input     Media `json:"input"`
+	LongInput Media `json:"long_input"`
+	Rows      []Row `json:"rows"`
+}
+
+// Machine describes where the run happened.
+type Machine struct {
+	OS        string `json:"os"`
+	Arch      string `json:"arch"`
+	CPUs      int    `json:"cpus"`
+	CPUModel  string `json:"cpu_model,omitempty"`
+	GoVersion string `json:"go_version"`
+}
+
+// Media is one measured input.
+type Media struct {
+	Path        string        `json:"path"`
+	Description string        `json:"description"`
+	Duration    time.Duration `json:"duration"`
+	Generated   bool          `json:"generated"`
+}
+
+// Row is one line of the table.
+type Row struct {
+	Group string `json:"group"`
+	Name  string `json:"name"`
+	Unit  string `json:"unit"`
+	// Format and Workers say what the row varied, for plots.
+	Format  extract.Format `json:"format,omitempty"`
+	Workers int            `json:"workers"`
+	Audex   Measure        `json:"audex"`
+	FFmpeg  *Measure       `json:"ffmpeg,omitempty"`
+	// Speedup is how many times faster audex was than ffmpeg (for ms/job
+	// rows too); 0 without a baseline.
+	Speedup float64 `json:"speedup,omitempty"`
+}
+
+// Measure is one side of a row.
+type Measure struct {
+	Value   float64 `json:"value"`
+	Runs    int     `json:"runs"`
+	Seconds float64 `json:"seconds"`
+}
+
+// ErrNoFixture: there is neither an input nor an ffmpeg to make one.
+var ErrNoFixture = errors.New("no input to measure: give an input file, or an ffmpeg program to generate one")
+
+func (c Config) withDefaults() (Config, error) {
+	if c.Input == "" && c.FFmpeg == "" {
+		return c, ErrNoFixture
+	}
+	if c.MaxWorkers <= 0 {
+		c.MaxWorkers = 2 * runtime.NumCPU()
+		if c.Quick {
+			c.MaxWorkers = 2
+		}
+	}
+	if c.Budget <= 0 {
+		c.Budget = 3 * time.Second
+		if c.Quick {
+			c.Budget = 100 * time.Millisecond
+		}
+	}
+	if c.MinRuns <= 0 {
+		c.MinRuns = 3
+		if c.Quick {
+			c.MinRuns = 1
+		}
+	}
+	if c.CacheDir == "" {
+		dir, err := os.UserCacheDir()
+		if err != nil {
+			dir = os.TempDir()
+		}
+		c.CacheDir = filepath.Join(dir, "audex", "bench")
+	}
+	if c.Log == nil {
+		c.Log = io.Discard
+	}
+	return c, nil
+}
+
+// ClipDuration is the hosted API's default clip length.
+const ClipDuration = 2 * time.Second
+
+// Run measures and returns the report.
+func Run(ctx context.Context, cfg Config) (*Report, error) {
+	c, err := cfg.withDefaults()
+	if err != nil {
+		return nil, fmt.Errorf("bench: %w", err)
+	}
+	r := &Report{Machine: machine(), FFmpeg: c.FFmpeg, Quick: c.Quick}
+	if c.FFmpeg != "" {
+		if r.FFmpegVersion, err = ffmpegVersion(ctx, c.FFmpeg); err != nil {
+			return nil, fmt.Errorf("bench: %w", err)
+		}
+	}
+	if r.Input, r.LongInput, err = c.inputs(ctx); err != nil {
+		return nil, fmt.Errorf("bench: %w", err)
+	}
+	work, err := os.MkdirTemp("", "audex-bench-*")
+	if err != nil {
+		return nil, fmt.Errorf("bench: %w", err)
+	}
+	defer os.RemoveAll(work)
+	b := &runner{c: c, r: r, work: work}
+	if err := b.all(ctx); err != nil {
+		return nil, fmt.Errorf("bench: %w", err)
+	}
+	return r, nil
+}
+
+type runner struct {
+	c    Config
+	r    *Report
+	work string
+}
+
+// job is one unit of work; worker numbers let parallel jobs write apart.
+type job func(ctx context.Context, worker int) error
+
+// spec says what a row's jobs do, for both sides.
+type spec struct {
+	in       Media
+	start    time.Duration
+	duration time.Duration // 0: to the end
+	format   extract.Format
+	copy     bool
+}
+
+func (b *runner) all(ctx context.Context) error {
+	in, long := b.r.Input, b.r.LongInput
+	clipAt := time.Duration(0)
+	for _, f := range []extract.Format{extract.WAV, extract.MP3} {
+		s := spec{in: in, start: clipAt, duration: ClipDuration, format: f}
+		if err := b.row(ctx, GroupClip, fmt.Sprintf("%s clip -> %s", secs(ClipDuration), f), JobsPerSecond, s, 1); err != nil {
+			return err
+		}
+	}
+	formats := extract.Formats()
+	if b.c.Quick {
+		formats = []extract.Format{extract.WAV, extract.MP3, extract.M4A}
+	}
+	for _, f := range formats {
+		s := spec{in: in, format: f}
+		if err := b.row(ctx, GroupFull, "whole file -> "+string(f), Realtime, s, 1); err != nil {
+			return err
+		}
+	}
+	if f, ok := copyFormat(ctx, in.Path); ok {
+		s := spec{in: in, format: f, copy: true}
+		if err := b.row(ctx, GroupCopy, "stream copy -> "+string(f), Realtime, s, 1); err != nil {
+			return err
+		}
+	} else {
+		fmt.Fprintf(b.c.Log, "bench: skipping stream copy: no output format holds %s's audio codec\n", in.Path)
+	}
+	far := seekPoint(long.Duration)
+	for _, at := range []time.Duration{0, far} {
+		s := spec{in: long, start: at, duration: ClipDuration, format: extract.MP3}
+		name := fmt.Sprintf("%s clip at %s -> mp3", secs(ClipDuration), clock(at))
+		if err := b.row(ctx, GroupSeek, name, MsPerJob, s, 1); err != nil {
+			return err
+		}
+	}
+	for w := 1; w <= b.c.MaxWorkers; w++ {
+		s := spec{in: in, start: clipAt, duration: ClipDuration, format: extract.MP3}
+		name := fmt.Sprintf("%s clip -> mp3, %d workers", secs(ClipDuration), w)
+		if w == 1 {
+			name = fmt.Sprintf("%s clip -> mp3, 1 worker", secs(ClipDuration))
+		}
+		if err := b.row(ctx, GroupConcurrency, name, JobsPerSecond, s, w); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// seekPoint is where the "far" clip starts: a minute before the end of a
+// long file (59:00 of an hour), or 3 s before the end of a short one.
+func seekPoint(d time.Duration) time.Duration {
+	if d >= 2*time.Minute {
+		return (d - time.Minute).Truncate(time.Second)
+	}
+	return max(0, d-ClipDuration-time.Second).Truncate(100 * time.Millisecond)
+}
+
+// row measures s on audex and, with a baseline, on ffmpeg, and appends it.
+func (b *runner) row(ctx context.Context, group, name, unit string, s spec, workers int) error {
+	fmt.Fprintf(b.c.Log, "bench: %s\n", name)
+	ajob, params, err := b.audexJob(ctx, s)
+	if err != nil {
+		return fmt.Errorf("%s: audex: %w", name, err)
+	}
+	row := Row{Group: group, Name: name, Unit: unit, Workers: workers}
+	if group != GroupSeek && group != GroupConcurrency {
+		row.Format = s.format
+	}
+	media := params.Duration.Seconds()
+	if row.Audex, err = b.measure(ctx, ajob, workers, unit, media); err != nil {
+		return fmt.Errorf("%s: audex: %w", name, err)
+	}
+	if b.c.FFmpeg != "" {
+		fjob := b.ffmpegJob(s, params)
+		if err := fjob(ctx, 0); err != nil { // warm-up, and a clear error
+			return fmt.Errorf("%s: ffmpeg: %w", name, err)
+		}
+		m, err := b.measure(ctx, fjob, workers, unit, media)
+		if err != nil {
+			return fmt.Errorf("%s: ffmpeg: %w", name, err)
+		}
+		row.FFmpeg = &m
+		if m.Value > 0 && row.Audex.Value > 0 {
+			row.Speedup = row.Audex.Value / m.Value
+			if unit == MsPerJob {
+				row.Speedup = m.Value / row.Audex.Value
+			}
+		}
+	}
+	b.r.Rows = append(b.r.Rows, row)
+	return nil
+}
+
+// audexJob runs s once (warm-up, and to learn the output parameters the
+// baseline must match) and returns the job.
+func (b *runner) audexJob(ctx context.Context, s spec) (job, *extract.Result, error) {
+	opts := extract.Options{Format: s.format, Start: s.start, Duration: s.duration, Copy: extract.CopyNever}
+	if s.copy {
+		opts.Copy = extract.CopyAlways
+	}
+	out := func(w int) string { return filepath.Join(b.work, fmt.Sprintf("audex-%d%s", w, s.format.Extension())) }
+	res, err := extract.ExtractFile(ctx, out(0), s.in.Path, &opts)
+	if err != nil {
+		return nil, nil, err
+	}
+	return func(ctx context.Context, w int) error {
+		_, err := extract.ExtractFile(ctx, out(w), s.in.Path, &opts)
+		return err
+	}, res, nil
+}
+
+// measure runs j on workers goroutines until the budget is spent and at
+// least MinRuns jobs are done, and returns the throughput (or latency) in
+// unit; media is the seconds of audio one job produces.
+func (b *runner) measure(ctx context.Context, j job, workers int, unit string, media float64) (Measure, error) {
+	var (
+		runs     atomic.Int64
+		wg       sync.WaitGroup
+		mu       sync.Mutex
+		firstErr error
+	)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	start := time.Now()
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for ctx.Err() == nil && (time.Since(start) < b.c.Budget || runs.Load() < int64(b.c.MinRuns)) {
+				if err := j(ctx, w); err != nil {
+					mu.Lock()
+					if firstErr == nil {
+						firstErr = err
+					}
+					mu.Unlock()
+					cancel()
+					return
+				}
+				runs.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(start).Seconds()
+	if firstErr != nil {
+		return Measure{}, firstErr
+	}
+	if err := ctx.Err(); err != nil {
+		return Measure{}, err
+	}
+	n := float64(runs.Load())
+	m := Measure{Runs: int(n), Seconds: elapsed}
+	switch unit {
+	case JobsPerSecond:
+		m.Value = n / elapsed
+	case Realtime:
+		m.Value = n * media / elapsed
+	case MsPerJob:
+		m.Value = elapsed * 1000 * float64(workers) / n
+	}
+	return m, nil
+}
+
+func secs(d time.Duration) string { return timefmt.Seconds(d) + " s" }
+
+// clock writes d as M:SS or H:MM:SS.
+func clock(d time.Duration) string {
+	s := int64(d.Round(time.Second) / time.Second)
+	if s >= 3600 {
+		return fmt.Sprintf("%d:%02d:%02d", s/3600, s/60%60, s%60)
+	}
+	return fmt.Sprintf("%d:%02d", s/60, s%60)
+}

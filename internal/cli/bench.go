@@ -1,0 +1,86 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"os/exec"
+
+	"github.com/audex/audex/internal/bench"
+)
+
+var benchCmd = &command{
+	name:    "bench",
+	args:    "[flags]",
+	summary: "measure extraction throughput, side by side with ffmpeg",
+	help: `
+Measures audex on this machine and prints a table: 2-second clip jobs per
+second (the hosted API's default job: 2 s from a 3-minute H.264/AAC mp4, to wav
+and mp3), whole-file real-time factor per output format, stream copy, the
+cost of a clip 59 minutes into a 1-hour file against one at 0:00, and jobs per
+second for 1..N concurrent workers.
+
+When an ffmpeg program is available every row is also measured with it (one
+process per job, same cut, codec and parameters) and the speed-up printed. It
+is --ffmpeg, else $AUDEX_FFMPEG, else ffmpeg on PATH. Without --input the
+fixtures are generated with that ffmpeg once and cached.
+
+A full run takes a few minutes; --quick takes seconds (a 10-second fixture,
+short measurements) and is meant for CI.
+
+Examples:
+  audex bench
+  audex bench --quick
+  audex bench --input movie.mp4 --workers 8 --plot bench.svg
+  audex bench --json > bench.json
+`,
+}
+
+func init() { benchCmd.run = runBench }
+
+func runBench(ctx context.Context, e *env, args []string) error {
+	fs := benchCmd.newFlags()
+	cfg := bench.Config{}
+	fs.StringVar(&cfg.FFmpeg, "ffmpeg", "", "baseline ffmpeg `PROGRAM` (default $AUDEX_FFMPEG, else ffmpeg on PATH)")
+	fs.StringVar(&cfg.Input, "input", "", "measure this media `FILE` instead of generated fixtures")
+	fs.BoolVar(&cfg.Quick, "quick", false, "a run of seconds, for CI")
+	fs.IntVar(&cfg.MaxWorkers, "workers", 0, "measure 1..`N` concurrent workers (default twice the CPU count; --quick: 2)")
+	fs.DurationVar(&cfg.Budget, "time", 0, "`DURATION` of each measurement (default 3s; --quick: 100ms)")
+	fs.StringVar(&cfg.CacheDir, "cache", "", "`DIR` for generated fixtures (default the user cache directory's audex/bench)")
+	asJSON := fs.Bool("json", false, "print the report as JSON instead of a table")
+	plotPath := fs.String("plot", "", "also draw throughput vs workers and speed-up per format to `FILE` (.svg or .png)")
+	pos, err := benchCmd.parse(e, fs, args)
+	if err != nil {
+		return err
+	}
+	if err := exactArgs(pos); err != nil {
+		return err
+	}
+	if cfg.MaxWorkers < 0 || cfg.Budget < 0 {
+		return usagef("--workers and --time must not be negative")
+	}
+	if p := *plotPath; p != "" && !hasExt(p, ".svg", ".png") {
+		return usagef("--plot %q: want a .svg or .png file", p)
+	}
+	if cfg.FFmpeg == "" {
+		cfg.FFmpeg = e.getenv("AUDEX_FFMPEG")
+	}
+	if cfg.FFmpeg == "" {
+		cfg.FFmpeg, _ = exec.LookPath("ffmpeg")
+	}
+	cfg.Log = e.stderr
+	rep, err := bench.Run(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	if *plotPath != "" {
+		if err := rep.Plot(*plotPath); err != nil {
+			return err
+		}
+	}
+	if *asJSON {
+		enc := json.NewEncoder(e.stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(rep)
+	}
+	return rep.WriteTable(e.stdout)
+}

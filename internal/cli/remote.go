@@ -1,0 +1,370 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/audex/audex/internal/client"
+)
+
+const defaultServer = "http://127.0.0.1:8080"
+
+const remoteEnvHelp = `
+The server is --server, else $AUDEX_SERVER, else ` + defaultServer + `; the token
+(sent as the apy-token header) is --token, else $AUDEX_TOKEN.`
+
+var submitCmd = &command{
+	name:    "submit",
+	args:    "INPUT|URL [flags]",
+	summary: "submit a job to an audex server",
+	help: `
+Uploads INPUT (or asks the server to download URL, for http:// and https://
+arguments) as an extraction job of a running 'audex serve' or any server
+speaking the same job API, and prints the job ID. The extraction flags are
+those of 'audex extract' and mean the same: without --duration or --to the
+whole audio from --start is extracted.
+
+With --wait (or -o) it follows the job with a progress bar and downloads the
+result: to -o, else next to INPUT named after it (for a URL, the name the
+server suggests, in the current directory).
+` + remoteEnvHelp + `
+
+Examples:
+  audex submit movie.mp4 --start 90 --duration 2        # prints the job ID
+  export AUDEX_SERVER=http://127.0.0.1:8080 AUDEX_TOKEN=secret
+  audex submit movie.mp4 --format wav --wait            # writes movie.wav
+  audex submit https://example.com/v.mp4 -o v.mp3 --full
+  id=$(audex submit movie.mp4) && audex fetch "$id" -o clip.mp3
+`,
+}
+
+var statusCmd = &command{
+	name:    "status",
+	args:    "JOB_ID [--wait] [--json]",
+	summary: "show a submitted job's status",
+	help: `
+Prints a job's status: pending (with its stage, progress or queue position),
+successful (with the result's URL) or failed (with the reason). Exits 1 when
+the job failed.
+` + remoteEnvHelp + `
+
+Examples:
+  audex status 3q2-QcF1TfWbxV8Yl3Ryxw
+  audex status 3q2-QcF1TfWbxV8Yl3Ryxw --wait --json
+`,
+}
+
+var fetchCmd = &command{
+	name:    "fetch",
+	args:    "JOB_ID [-o OUTPUT]",
+	summary: "download a job's result (waiting for it if needed)",
+	help: `
+Waits for the job to finish (with a progress bar on a terminal), then
+downloads its result to OUTPUT, by default the file name the server suggests
+in the current directory; "-" writes standard output.
+` + remoteEnvHelp + `
+
+Examples:
+  audex fetch 3q2-QcF1TfWbxV8Yl3Ryxw
+  audex fetch 3q2-QcF1TfWbxV8Yl3Ryxw -o clip.mp3
+`,
+}
+
+func init() {
+	submitCmd.run = runSubmit
+	statusCmd.run = runStatus
+	fetchCmd.run = runFetch
+}
+
+// remoteFlags are the connection flags of submit, status and fetch.
+type remoteFlags struct{ server, token string }
+
+func (r *remoteFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&r.server, "server", "", "server base `URL` (default $AUDEX_SERVER, else "+defaultServer+")")
+	fs.StringVar(&r.token, "token", "", "API `TOKEN` (default $AUDEX_TOKEN)")
+}
+
+func (r *remoteFlags) client(e *env) (*client.Client, error) {
+	c := &client.Client{Server: r.server, Token: r.token}
+	if c.Server == "" {
+		c.Server = e.getenv("AUDEX_SERVER")
+	}
+	if c.Server == "" {
+		c.Server = defaultServer
+	}
+	if !strings.HasPrefix(c.Server, "http://") && !strings.HasPrefix(c.Server, "https://") {
+		return nil, usagef("--server %q: want http://host:port or https://host", c.Server)
+	}
+	if c.Token == "" {
+		c.Token = e.getenv("AUDEX_TOKEN")
+	}
+	return c, nil
+}
+
+func isURL(s string) bool {
+	return strings.HasPrefix(s, "http://") || strings.HasPrefix(s, "https://")
+}
+
+func runSubmit(ctx context.Context, e *env, args []string) error {
+	fs := submitCmd.newFlags()
+	var jf jobFlags
+	jf.register(fs)
+	var rf remoteFlags
+	rf.register(fs)
+	out := fs.String("o", "", "download the result to `FILE` (\"-\": standard output); implies --wait")
+	wait := fs.Bool("wait", false, "wait for the job and download its result")
+	persistent := fs.Bool("persistent", false, "ask the server to keep the result instead of expiring it")
+	asJSON := fs.Bool("json", false, "print the job ID (or, with --wait, the final status) as JSON")
+	pos, err := submitCmd.parse(e, fs, args)
+	if err != nil {
+		return err
+	}
+	if err := exactArgs(pos, "INPUT or URL"); err != nil {
+		return err
+	}
+	in := pos[0]
+	opts, err := jf.options(*out)
+	if err != nil {
+		return err
+	}
+	c, err := rf.client(e)
+	if err != nil {
+		return err
+	}
+	if *out == "-" && *asJSON {
+		return usagef("--json needs -o FILE: the audio goes to standard output")
+	}
+	if *out == "-" && isTerminal(e.stdout) {
+		return usagef("refusing to write audio to a terminal: use -o FILE or redirect standard output")
+	}
+	p := client.Params{
+		Start: opts.Start, Duration: opts.Duration, Full: opts.Duration == 0,
+		Format: opts.Format, Persistent: *persistent,
+		Track: opts.Track, Language: opts.Language, SampleRate: opts.SampleRate,
+		Channels: opts.Channels, Bitrate: opts.Bitrate, Copy: opts.Copy,
+	}
+	dst := *out
+	if *wait || dst != "" {
+		if dst == "" && !isURL(in) {
+			if dst, err = defaultOutput(in, opts.Format); err != nil {
+				return err
+			}
+		}
+		if dst != "" && dst != "-" && !isURL(in) && sameFile(in, dst) {
+			return usagef("the output would replace %s", in)
+		}
+	}
+
+	var id string
+	if isURL(in) {
+		id, err = c.SubmitURL(ctx, in, p)
+	} else {
+		id, err = submitFile(ctx, e, c, in, p)
+	}
+	if err != nil {
+		return fail(in, err)
+	}
+	if !*wait && *out == "" {
+		if *asJSON {
+			return json.NewEncoder(e.stdout).Encode(map[string]string{"job_id": id})
+		}
+		fmt.Fprintln(e.stdout, id)
+		return nil
+	}
+	st, err := waitJob(ctx, e, c, id)
+	if err != nil {
+		return fail(id, err)
+	}
+	if *asJSON {
+		if err := printJSON(e.stdout, st); err != nil {
+			return err
+		}
+	}
+	if err := st.Err(); err != nil {
+		return fail(id, err)
+	}
+	return download(ctx, e, c, st, dst, !*asJSON)
+}
+
+func submitFile(ctx context.Context, e *env, c *client.Client, in string, p client.Params) (string, error) {
+	r := inputReader(ctx, e.stdin)
+	size := int64(-1)
+	name := "stdin"
+	if in != "-" {
+		f, err := os.Open(in)
+		if err != nil {
+			return "", err
+		}
+		defer f.Close()
+		if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() {
+			size = fi.Size()
+		}
+		r, name = f, filepath.Base(in)
+	}
+	b := newBytesBar(e.stderr, "uploading", size)
+	defer b.done()
+	return c.SubmitFile(ctx, name, b.reader(r), size, p)
+}
+
+// waitJob follows a job until it is final, with a bar on a terminal.
+func waitJob(ctx context.Context, e *env, c *client.Client, id string) (*client.Status, error) {
+	b := newBar(e.stderr, "waiting")
+	defer b.done()
+	return c.Wait(ctx, id, func(st *client.Status) {
+		b.set(st.Progress/100, stageText(st))
+	})
+}
+
+func stageText(st *client.Status) string {
+	switch {
+	case st.QueuePosition > 0:
+		return fmt.Sprintf("queued (#%d)", st.QueuePosition)
+	case st.Stage != "":
+		return st.Stage
+	case st.State != "":
+		return st.State
+	}
+	return st.Status
+}
+
+// download writes a successful job's result to dst: a file (atomically),
+// "-" for standard output, or "" for the server's suggested name.
+func download(ctx context.Context, e *env, c *client.Client, st *client.Status, dst string, summary bool) error {
+	d, err := c.Open(ctx, st)
+	if err != nil {
+		return fail(st.JobID, err)
+	}
+	defer d.Close()
+	b := newBytesBar(e.stderr, "downloading", d.Size)
+	defer b.done()
+	if dst == "-" {
+		if _, err := io.Copy(e.stdout, b.reader(d)); err != nil {
+			return fail(st.JobID, fmt.Errorf("download: %w", err))
+		}
+		return nil
+	}
+	if dst == "" {
+		dst = d.Filename
+		if dst == "" {
+			dst = st.JobID + ".audio"
+		}
+	}
+	var n int64
+	err = writeAtomic(dst, func(w io.Writer) error {
+		// net/http reports a body shorter than its Content-Length as
+		// io.ErrUnexpectedEOF, so a cut download never lands.
+		n, err = io.Copy(w, b.reader(d))
+		return err
+	})
+	if err != nil {
+		return fail(st.JobID, fmt.Errorf("download: %w", err))
+	}
+	b.done()
+	if summary {
+		fmt.Fprintf(e.stdout, "%s: %s\n", dst, humanBytes(n))
+	}
+	return nil
+}
+
+func runStatus(ctx context.Context, e *env, args []string) error {
+	fs := statusCmd.newFlags()
+	var rf remoteFlags
+	rf.register(fs)
+	wait := fs.Bool("wait", false, "wait until the job is no longer pending")
+	asJSON := fs.Bool("json", false, "print the status as the server sent it, as JSON")
+	pos, err := statusCmd.parse(e, fs, args)
+	if err != nil {
+		return err
+	}
+	if err := exactArgs(pos, "JOB_ID"); err != nil {
+		return err
+	}
+	id := pos[0]
+	c, err := rf.client(e)
+	if err != nil {
+		return err
+	}
+	var st *client.Status
+	if *wait {
+		st, err = waitJob(ctx, e, c, id)
+	} else {
+		st, err = c.Status(ctx, id)
+	}
+	if err != nil {
+		return fail(id, err)
+	}
+	if *asJSON {
+		if err := printJSON(e.stdout, st); err != nil {
+			return err
+		}
+	} else {
+		printStatus(e.stdout, st)
+	}
+	return fail(id, st.Err())
+}
+
+func printStatus(w io.Writer, st *client.Status) {
+	fmt.Fprintf(w, "%s: %s", st.JobID, st.Status)
+	switch st.Status {
+	case client.StatusPending:
+		fmt.Fprintf(w, ", %s", stageText(st))
+		if st.Progress > 0 {
+			fmt.Fprintf(w, " %.0f%%", st.Progress)
+		}
+	case client.StatusSuccessful:
+		fmt.Fprintf(w, "\nurl: %s", st.URL)
+		if st.ExpiresAt != nil {
+			fmt.Fprintf(w, "\nexpires: %s", st.ExpiresAt.Local().Format("2006-01-02 15:04:05 MST"))
+		}
+	case client.StatusFailed:
+		if st.Message != "" {
+			fmt.Fprintf(w, ": %s", st.Message)
+		}
+		if st.Code != "" {
+			fmt.Fprintf(w, " (%s)", st.Code)
+		}
+	}
+	fmt.Fprintln(w)
+}
+
+func runFetch(ctx context.Context, e *env, args []string) error {
+	fs := fetchCmd.newFlags()
+	var rf remoteFlags
+	rf.register(fs)
+	out := fs.String("o", "", "output `FILE`; \"-\" for standard output (default: the server's file name)")
+	pos, err := fetchCmd.parse(e, fs, args)
+	if err != nil {
+		return err
+	}
+	if err := exactArgs(pos, "JOB_ID"); err != nil {
+		return err
+	}
+	id := pos[0]
+	c, err := rf.client(e)
+	if err != nil {
+		return err
+	}
+	if *out == "-" && isTerminal(e.stdout) {
+		return usagef("refusing to write audio to a terminal: use -o FILE or redirect standard output")
+	}
+	st, err := waitJob(ctx, e, c, id)
+	if err != nil {
+		return fail(id, err)
+	}
+	if err := st.Err(); err != nil {
+		return fail(id, err)
+	}
+	return download(ctx, e, c, st, *out, true)
+}
+
+func printJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
