@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"text/tabwriter"
 )
 
 // WriteTable prints the report as an aligned text table.
@@ -30,14 +29,10 @@ func (r *Report) WriteTable(w io.Writer) error {
 	}
 	fmt.Fprintln(w)
 
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "BENCHMARK\tUNIT\tAUDEX\tFFMPEG\tSPEED-UP\t")
-	group := ""
+	// Names and units left-aligned, numbers right-aligned.
+	table := [][]string{{"BENCHMARK", "UNIT", "AUDEX", "FFMPEG", "SPEED-UP"}}
+	var groups []string
 	for _, row := range r.Rows {
-		if row.Group != group && group != "" {
-			fmt.Fprintln(tw, "\t\t\t\t\t")
-		}
-		group = row.Group
 		ff, speed := "-", "-"
 		if row.FFmpeg != nil {
 			ff = number(row.FFmpeg.Value)
@@ -45,10 +40,31 @@ func (r *Report) WriteTable(w io.Writer) error {
 		if row.Speedup > 0 {
 			speed = fmt.Sprintf("%.2fx", row.Speedup)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t\n", row.Name, row.Unit, number(row.Audex.Value), ff, speed)
+		table = append(table, []string{row.Name, row.Unit, number(row.Audex.Value), ff, speed})
+		groups = append(groups, row.Group)
 	}
-	if err := tw.Flush(); err != nil {
-		return err
+	width := make([]int, len(table[0]))
+	for _, cells := range table {
+		for i, c := range cells {
+			width[i] = max(width[i], len(c))
+		}
+	}
+	for n, cells := range table {
+		if n > 1 && groups[n-1] != groups[n-2] {
+			fmt.Fprintln(w)
+		}
+		var line strings.Builder
+		for i, c := range cells {
+			pad := strings.Repeat(" ", width[i]-len(c))
+			if i < 2 {
+				line.WriteString(c + pad + "  ")
+			} else {
+				line.WriteString("  " + pad + c)
+			}
+		}
+		if _, err := fmt.Fprintln(w, strings.TrimRight(line.String(), " ")); err != nil {
+			return err
+		}
 	}
 	fmt.Fprintln(w, "\nSPEED-UP is how many times faster audex is than ffmpeg (for ms/job: ffmpeg's time over audex's).")
 	return nil
