@@ -35,14 +35,20 @@ func (b *runner) ffmpegJob(s spec, res *extract.Result) job {
 	} else {
 		args = append(args, "-c:a", ffmpegEncoder[s.format],
 			"-ar", strconv.Itoa(res.SampleRate), "-ac", strconv.Itoa(res.Channels))
-		if s.format != extract.WAV && s.format != extract.FLAC && res.Bitrate > 0 {
+		switch s.format {
+		case extract.WAV, extract.FLAC:
+		case extract.OGG:
+			// audex encodes Vorbis in quality mode (-q 4) unless given a
+			// bit rate; its Result then reports the measured rate.
+			args = append(args, "-q:a", "4")
+		default:
 			args = append(args, "-b:a", strconv.FormatInt(res.Bitrate, 10))
 		}
 	}
 	args = append(args, "-f", ffmpegMuxer[s.format])
 	return func(ctx context.Context, w int) error {
 		out := filepath.Join(b.work, fmt.Sprintf("ffmpeg-%d%s", w, s.format.Extension()))
-		cmd := exec.CommandContext(ctx, b.c.FFmpeg, append(args, out)...)
+		cmd := exec.CommandContext(ctx, b.c.FFmpeg, append(args[:len(args):len(args)], out)...)
 		if msg, err := cmd.CombinedOutput(); err != nil {
 			return fmt.Errorf("%s %s: %w: %s", b.c.FFmpeg, strings.Join(args, " "), err, bytes.TrimSpace(msg))
 		}

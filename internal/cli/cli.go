@@ -47,7 +47,7 @@ var commands []*command
 
 func init() {
 	commands = []*command{
-		extractCmd, probeCmd, submitCmd, statusCmd, fetchCmd, benchCmd,
+		extractCmd, probeCmd, serveCmd, submitCmd, statusCmd, fetchCmd, benchCmd,
 	}
 }
 
@@ -154,7 +154,7 @@ func message(err error, subject string) string {
 		return pe.Err.Error()
 	}
 	msg := err.Error()
-	for _, p := range []string{"extract: ", "client: ", "bench: "} {
+	for _, p := range []string{"extract: ", "client: ", "bench: ", "httpapi: "} {
 		msg = strings.TrimPrefix(msg, p)
 	}
 	return msg

@@ -71,6 +71,12 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"bench", "--plot", "x.pdf"}, `want a .svg or .png file`},
 		{[]string{"bench", "extra"}, `unexpected argument "extra"`},
 		{[]string{"bench", "--workers", "-1"}, "must not be negative"},
+		{[]string{"serve"}, "no credentials: give --token or --credentials"},
+		{[]string{"serve", "--token", "t", "--max-upload", "lots"}, "want a positive size"},
+		{[]string{"serve", "--token", "t", "--log-level", "loud"}, `--log-level "loud"`},
+		{[]string{"serve", "--token", "t", "--workers", "-2"}, "must not be negative"},
+		{[]string{"serve", "--token", "a b"}, "--token: httpapi: bad credentials configuration"},
+		{[]string{"serve", "now"}, `unexpected argument "now"`},
 	}
 	for _, c := range cases {
 		t.Run(strings.Join(c.args, " "), func(t *testing.T) {
@@ -127,6 +133,40 @@ func TestHelpListsEveryFlag(t *testing.T) {
 	r := run(t, context.Background(), nil, nil, "bench", "--help")
 	for _, f := range []string{"--ffmpeg PROGRAM", "--input FILE", "--quick", "--workers N", "--json", "--plot FILE"} {
 		assert.Contains(t, r.stdout, "  "+f+" ")
+	}
+}
+
+func TestServeEnvironment(t *testing.T) {
+	t.Parallel()
+	r := run(t, context.Background(), nil, map[string]string{"AUDEX_TOKEN": "t", "AUDEX_WORKERS": "many"}, "serve")
+	assert.Equal(t, ExitUsage, r.code)
+	assert.Equal(t, "audex serve: $AUDEX_WORKERS: invalid value \"many\": parse error (see 'audex serve --help')\n", r.stderr)
+
+	r = run(t, context.Background(), nil, nil, "serve", "--help")
+	for _, f := range []string{"--addr ADDRESS", "--data-dir DIR", "--token TOKEN", "--credentials FILE", "--anonymous",
+		"--workers N", "--queue N", "--job-timeout", "--retention", "--max-upload SIZE", "--public-url URL",
+		"--drain-timeout", "--log-level LEVEL"} {
+		assert.Contains(t, r.stdout, "  "+f+" ")
+	}
+	// Every flag names its variable.
+	for _, line := range strings.Split(r.stdout[strings.Index(r.stdout, "Flags:"):], "\n")[1:] {
+		if strings.HasPrefix(line, "  -") {
+			assert.Regexp(t, `\[\$AUDEX_[A-Z_]+\]`, line)
+		}
+	}
+}
+
+func TestParseSize(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]int64{"1048576": 1 << 20, "2GiB": 2 << 30, "500MB": 500e6, "64K": 64 << 10, "10 MiB": 10 << 20, "7B": 7} {
+		got, err := parseSize(in)
+		if assert.NoError(t, err, in) {
+			assert.Equal(t, want, got, in)
+		}
+	}
+	for _, in := range []string{"", "0", "-1", "1.5GB", "lots", "GB", "99999999999TiB"} {
+		_, err := parseSize(in)
+		assert.Error(t, err, in)
 	}
 }
 

@@ -55,13 +55,13 @@ func TestExtract(t *testing.T) {
 
 	t.Run("json, --to, options", func(t *testing.T) {
 		t.Parallel()
-		out := filepath.Join(t.TempDir(), "x.ogg")
+		out := filepath.Join(t.TempDir(), "x.mp3")
 		r := run(t, ctx, nil, nil, "extract", "--json", "-o", out, "--start", "1", "--to", "3.5",
 			"--rate", "22050", "--channels", "1", "--bitrate", "48k", src)
 		require.Equal(t, ExitOK, r.code, r.stderr)
 		var res extract.Result
 		require.NoError(t, json.Unmarshal([]byte(r.stdout), &res), r.stdout)
-		assert.Equal(t, extract.OGG, res.Format)
+		assert.Equal(t, extract.MP3, res.Format)
 		assert.Equal(t, 2500*time.Millisecond, res.Duration)
 		assert.Equal(t, time.Second, res.Start)
 		assert.Equal(t, 22050, res.SampleRate)

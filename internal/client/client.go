@@ -1,6 +1,3 @@
-// Package client talks to an audex job server (or any server speaking the
-// hosted "extract audio from video" job API): submit a file or a URL, poll the
-// job, download the result.
 package client
 
 import (

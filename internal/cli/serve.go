@@ -1,0 +1,194 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"log/slog"
+	"os"
+	"strconv"
+	"strings"
+
+	"github.com/audex/audex/internal/httpapi"
+)
+
+var serveCmd = &command{
+	name:    "serve",
+	args:    "[flags]",
+	summary: "run the HTTP job service",
+	help: `
+Serves the hosted "extract audio from video" job API (and audex's
+extensions; see docs/http-api.md and GET /openapi.json) until SIGINT or
+SIGTERM, then drains: submissions get 503, running jobs get --drain-timeout
+to finish, and jobs cut off resume at the next start. Jobs, results and
+uploads live in --data-dir.
+
+Every flag can also be set by the environment variable shown after it; a
+flag given on the command line wins. Requests authenticate with the
+apy-token header or HTTP Basic against --token and --credentials; without
+either the server refuses to start unless --anonymous is given. Logs are
+JSON lines on standard error.
+
+Examples:
+  audex serve --token s3cret
+  AUDEX_TOKEN=s3cret AUDEX_DATA_DIR=/var/lib/audex audex serve --addr :9000 --workers 4
+  audex serve --credentials /etc/audex/credentials --public-url https://audex.example.com
+  audex serve --addr 127.0.0.1:8080 --anonymous          # local use only
+`,
+}
+
+func init() { serveCmd.run = runServe }
+
+func runServe(ctx context.Context, e *env, args []string) error {
+	fs := serveCmd.newFlags()
+	cfg := httpapi.Config{}
+	fs.StringVar(&cfg.Addr, "addr", httpapi.DefaultAddr, "listen `ADDRESS` (host:port)")
+	fs.StringVar(&cfg.DataDir, "data-dir", "audex-data", "`DIR` for the job store, uploads and results")
+	token := fs.String("token", "", "accepted API `TOKEN`s, separated by ';' (lines of the --credentials syntax also work)")
+	credFile := fs.String("credentials", "", "`FILE` of credentials: '<owner> token <secret>', '<owner> basic <user>:<password>', ... (see docs/http-api.md)")
+	fs.BoolVar(&cfg.AllowAnonymous, "anonymous", false, "serve without credentials, every request as one owner (local use only)")
+	fs.IntVar(&cfg.Workers, "workers", 0, "extractions run at once, `N` (default: the CPU count)")
+	fs.IntVar(&cfg.QueueSize, "queue", 0, "jobs that may wait, `N`; more get 429 (default 100)")
+	fs.DurationVar(&cfg.JobTimeout, "job-timeout", 0, "bound on one job attempt, e.g. 5m (default: 60s + 30s per 100 MB of input, at most 30m)")
+	fs.DurationVar(&cfg.Retention, "retention", 0, "how long a non-persistent result stays downloadable (default 15m)")
+	fs.Float64Var(&cfg.SubmitRate, "submit-rate", 0, "submissions per second allowed to each owner, on average (default: no limit)")
+	fs.IntVar(&cfg.SubmitBurst, "submit-burst", 0, "submissions an owner may make at once within --submit-rate (default: the rate, at least 1)")
+	maxUpload := sizeFlag(fs, "max-upload", "largest upload, e.g. 500MB or 2GiB (default 2GiB)")
+	fs.DurationVar(&cfg.UploadIdleTimeout, "upload-idle-timeout", 0, "end an upload that sends nothing for this long (default 30s)")
+	maxFetch := sizeFlag(fs, "max-fetch", "largest video_url download (default: --max-upload)")
+	fs.BoolVar(&cfg.AllowPrivateFetch, "allow-private-fetch", false, "let video_url reach loopback and private addresses (tests, closed networks)")
+	fs.StringVar(&cfg.PublicURL, "public-url", "", "`URL` that result links start with, e.g. https://audex.example.com (default: the request's host)")
+	keyFile := fs.String("signing-key-file", "", "`FILE` holding the result-link signing key, at least 32 bytes (default: a random key kept in --data-dir)")
+	fs.DurationVar(&cfg.RetryAfter, "retry-after", 0, "what 429 and 503 answers tell clients to wait (default 5s)")
+	fs.DurationVar(&cfg.ReadHeaderTimeout, "read-header-timeout", 0, "time allowed for a request's headers (default 10s)")
+	fs.DurationVar(&cfg.IdleTimeout, "idle-timeout", 0, "keep-alive connections idle this long are closed (default 1m)")
+	fs.DurationVar(&cfg.DrainTimeout, "drain-timeout", 0, "on shutdown, time given to requests and running jobs (default 30s)")
+	logLevel := fs.String("log-level", "info", "`LEVEL` of the JSON log: debug, info, warn or error")
+	withEnv(fs)
+
+	pos, err := serveCmd.parse(e, fs, args)
+	if err != nil {
+		return err
+	}
+	if err := exactArgs(pos); err != nil {
+		return err
+	}
+	if err := fromEnv(fs, e.getenv); err != nil {
+		return err
+	}
+	cfg.MaxUploadBytes, cfg.MaxFetchBytes = maxUpload.n, maxFetch.n
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
+		return usagef("--log-level %q: want debug, info, warn or error", *logLevel)
+	}
+	if cfg.Workers < 0 || cfg.QueueSize < 0 || cfg.SubmitRate < 0 || cfg.SubmitBurst < 0 {
+		return usagef("--workers, --queue, --submit-rate and --submit-burst must not be negative")
+	}
+	if *token != "" {
+		creds, err := httpapi.ParseCredentials(strings.NewReader(*token))
+		if err != nil {
+			return usagef("--token: %v", err)
+		}
+		cfg.Credentials = append(cfg.Credentials, creds...)
+	}
+	if *credFile != "" {
+		creds, err := httpapi.LoadCredentialsFile(*credFile)
+		if err != nil {
+			return fail(*credFile, err)
+		}
+		cfg.Credentials = append(cfg.Credentials, creds...)
+	}
+	if len(cfg.Credentials) == 0 && !cfg.AllowAnonymous {
+		return usagef("no credentials: give --token or --credentials (or $AUDEX_TOKEN, $AUDEX_CREDENTIALS), or --anonymous for local use")
+	}
+	if *keyFile != "" {
+		key, err := os.ReadFile(*keyFile)
+		if err != nil {
+			return fail(*keyFile, err)
+		}
+		cfg.SigningKey = []byte(strings.TrimSpace(string(key)))
+	}
+	cfg.Logger = slog.New(slog.NewJSONHandler(e.stderr, &slog.HandlerOptions{Level: level}))
+	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
+		return fail(cfg.DataDir, err)
+	}
+	return httpapi.Run(ctx, cfg)
+}
+
+// envName is the environment variable that sets flag name.
+func envName(name string) string {
+	return "AUDEX_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))
+}
+
+// withEnv shows each flag's variable in its help.
+func withEnv(fs *flag.FlagSet) {
+	fs.VisitAll(func(f *flag.Flag) { f.Usage += " [$" + envName(f.Name) + "]" })
+}
+
+// fromEnv sets every flag not given on the command line from its variable.
+func fromEnv(fs *flag.FlagSet, getenv func(string) string) error {
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	var err error
+	fs.VisitAll(func(f *flag.Flag) {
+		v := getenv(envName(f.Name))
+		if err != nil || given[f.Name] || v == "" {
+			return
+		}
+		if e := fs.Set(f.Name, v); e != nil {
+			err = usagef("$%s: invalid value %q: %v", envName(f.Name), v, e)
+		}
+	})
+	return err
+}
+
+// byteSize is a flag taking a size such as 2GiB, 500MB, 1048576.
+type byteSize struct{ n int64 }
+
+func sizeFlag(fs *flag.FlagSet, name, usage string) *byteSize {
+	b := &byteSize{}
+	fs.Var(b, name, "`SIZE`: "+usage)
+	return b
+}
+
+func (b *byteSize) String() string {
+	if b == nil || b.n == 0 {
+		return ""
+	}
+	return strconv.FormatInt(b.n, 10)
+}
+
+func (b *byteSize) Set(s string) error {
+	n, err := parseSize(s)
+	if err != nil {
+		return err
+	}
+	b.n = n
+	return nil
+}
+
+var sizeUnits = []struct {
+	suffix string
+	mult   int64
+}{
+	{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"TiB", 1 << 40},
+	{"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"TB", 1e12},
+	{"K", 1 << 10}, {"M", 1 << 20}, {"G", 1 << 30}, {"T", 1 << 40},
+	{"B", 1},
+}
+
+func parseSize(s string) (int64, error) {
+	t := strings.TrimSpace(s)
+	mult := int64(1)
+	for _, u := range sizeUnits {
+		if strings.HasSuffix(t, u.suffix) {
+			t, mult = strings.TrimSpace(strings.TrimSuffix(t, u.suffix)), u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseInt(t, 10, 64)
+	if err != nil || n <= 0 || n > (1<<62)/mult {
+		return 0, errors.New("want a positive size such as 500MB, 2GiB or 1048576")
+	}
+	return n * mult, nil
+}
