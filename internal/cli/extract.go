@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/audex/audex/extract"
 	"github.com/audex/audex/internal/timefmt"
@@ -85,7 +86,7 @@ func runExtract(ctx context.Context, e *env, args []string) error {
 	if !*verbose {
 		b = newBar(e.stderr, "extracting")
 		opts.Progress = func(p extract.Progress) {
-			b.set(p.Fraction(), "extracting "+timefmt.Format(p.Done.Truncate(1e7)))
+			b.set(p.Fraction(), "extracting "+timefmt.Format(p.Done.Truncate(time.Second)))
 		}
 	}
 	res, err := extractTo(ctx, e, dst, in, &opts)
