@@ -143,7 +143,9 @@ func (c Config) fixture(ctx context.Context, d time.Duration, size, vbitrate str
 
 // loop makes a file of n copies of m back to back, by stream copy.
 func (c Config) loop(ctx context.Context, m Media, n int) (Media, error) {
-	name := strings.TrimSuffix(filepath.Base(m.Path), ".mp4") + fmt.Sprintf("-x%d.mp4", n)
+	// The cached file's name is "<hash>-<name>.mp4".
+	_, base, _ := strings.Cut(strings.TrimSuffix(filepath.Base(m.Path), ".mp4"), "-")
+	name := fmt.Sprintf("%s-x%d.mp4", base, n)
 	args := []string{"-stream_loop", strconv.Itoa(n - 1), "-i", m.Path, "-c", "copy", "-movflags", "+faststart"}
 	path, err := c.cached(ctx, name, args)
 	if err != nil {

@@ -47,7 +47,7 @@ var commands []*command
 
 func init() {
 	commands = []*command{
-		extractCmd, probeCmd, serveCmd, submitCmd, statusCmd, fetchCmd, benchCmd,
+		extractCmd, probeCmd, serveCmd, submitCmd, statusCmd, fetchCmd, benchCmd, workerCmd,
 	}
 }
 

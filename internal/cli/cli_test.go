@@ -77,6 +77,8 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"serve", "--token", "t", "--workers", "-2"}, "must not be negative"},
 		{[]string{"serve", "--token", "a b"}, "--token: httpapi: bad credentials configuration"},
 		{[]string{"serve", "now"}, `unexpected argument "now"`},
+		{[]string{"serve", "--token", "t", "--isolation", "vm"}, `--isolation "vm": want process or none`},
+		{[]string{"worker", "x"}, `unexpected argument "x"`},
 	}
 	for _, c := range cases {
 		t.Run(strings.Join(c.args, " "), func(t *testing.T) {
@@ -116,7 +118,11 @@ func TestHelp(t *testing.T) {
 	r := run(t, context.Background(), nil, nil, "--help")
 	assert.Equal(t, ExitOK, r.code)
 	for _, c := range commands {
-		assert.Contains(t, r.stdout, "  "+c.name+" ")
+		if c.hidden {
+			assert.NotContains(t, r.stdout, "  "+c.name+" ")
+		} else {
+			assert.Contains(t, r.stdout, "  "+c.name+" ")
+		}
 	}
 }
 
@@ -145,7 +151,7 @@ func TestServeEnvironment(t *testing.T) {
 	r = run(t, context.Background(), nil, nil, "serve", "--help")
 	for _, f := range []string{"--addr ADDRESS", "--data-dir DIR", "--token TOKEN", "--credentials FILE", "--anonymous",
 		"--workers N", "--queue N", "--job-timeout", "--retention", "--max-upload SIZE", "--public-url URL",
-		"--drain-timeout", "--log-level LEVEL"} {
+		"--drain-timeout", "--log-level LEVEL", "--isolation MODE", "--worker-memory SIZE"} {
 		assert.Contains(t, r.stdout, "  "+f+" ")
 	}
 	// Every flag names its variable.

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/audex/audex/internal/httpapi"
+	"github.com/audex/audex/internal/worker"
 )
 
 var serveCmd = &command{
@@ -18,10 +19,13 @@ var serveCmd = &command{
 	summary: "run the HTTP job service",
 	help: `
 Serves the hosted "extract audio from video" job API (and audex's
-extensions; see docs/http-api.md and GET /openapi.json) until SIGINT or
-SIGTERM, then drains: submissions get 503, running jobs get --drain-timeout
-to finish, and jobs cut off resume at the next start. Jobs, results and
-uploads live in --data-dir.
+extensions, described at GET /openapi.json) until SIGINT or SIGTERM, then
+drains: submissions get 503, running jobs get --drain-timeout to finish, and
+jobs cut off resume at the next start. Jobs, results and uploads live in
+--data-dir. A browser pointed at the server gets the playground page.
+
+Extractions run in --workers long-lived worker processes of this binary, so
+that a crash or a hang inside FFmpeg fails one job, not the service.
 
 Every flag can also be set by the environment variable shown after it; a
 flag given on the command line wins. Requests authenticate with the
@@ -45,7 +49,7 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	fs.StringVar(&cfg.Addr, "addr", httpapi.DefaultAddr, "listen `ADDRESS` (host:port)")
 	fs.StringVar(&cfg.DataDir, "data-dir", "audex-data", "`DIR` for the job store, uploads and results")
 	token := fs.String("token", "", "accepted API `TOKEN`s, separated by ';' (lines of the --credentials syntax also work)")
-	credFile := fs.String("credentials", "", "`FILE` of credentials: '<owner> token <secret>', '<owner> basic <user>:<password>', ... (see docs/http-api.md)")
+	credFile := fs.String("credentials", "", "`FILE` of credentials, one per line: '<owner> token <secret>', '<owner> basic <user>:<password>', '<owner> token-sha256 <hex>', '<owner> basic-sha256 <user> <hex>'")
 	fs.BoolVar(&cfg.AllowAnonymous, "anonymous", false, "serve without credentials, every request as one owner (local use only)")
 	fs.IntVar(&cfg.Workers, "workers", 0, "extractions run at once, `N` (default: the CPU count)")
 	fs.IntVar(&cfg.QueueSize, "queue", 0, "jobs that may wait, `N`; more get 429 (default 100)")
@@ -64,6 +68,8 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	fs.DurationVar(&cfg.IdleTimeout, "idle-timeout", 0, "keep-alive connections idle this long are closed (default 1m)")
 	fs.DurationVar(&cfg.DrainTimeout, "drain-timeout", 0, "on shutdown, time given to requests and running jobs (default 30s)")
 	logLevel := fs.String("log-level", "info", "`LEVEL` of the JSON log: debug, info, warn or error")
+	isolation := fs.String("isolation", "process", "`MODE`: process runs each extraction in a worker process of this binary (a crash in FFmpeg costs one job), none runs it in the server process")
+	workerMemory := sizeFlag(fs, "worker-memory", "writable memory of each worker process (default 1GiB)")
 	withEnv(fs)
 
 	pos, err := serveCmd.parse(e, fs, args)
@@ -108,9 +114,27 @@ func runServe(ctx context.Context, e *env, args []string) error {
 		}
 		cfg.SigningKey = []byte(strings.TrimSpace(string(key)))
 	}
+	if *isolation != "process" && *isolation != "none" {
+		return usagef("--isolation %q: want process or none", *isolation)
+	}
 	cfg.Logger = slog.New(slog.NewJSONHandler(e.stderr, &slog.HandlerOptions{Level: level}))
 	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
 		return fail(cfg.DataDir, err)
+	}
+	if *isolation == "process" {
+		// The job manager bounds each job with its own timeout through the
+		// context; the pool adds the kill of a worker stuck in C.
+		pool, err := worker.NewPool(&worker.Config{
+			Size:        cfg.Workers,
+			JobTimeout:  -1,
+			MemoryLimit: workerMemory.n,
+			Logger:      cfg.Logger,
+		})
+		if err != nil {
+			return err
+		}
+		defer pool.Close()
+		cfg.Extractor = pool
 	}
 	return httpapi.Run(ctx, cfg)
 }
