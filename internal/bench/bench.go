@@ -6,7 +6,10 @@
 //
 // The baseline runs one ffmpeg process per job, as a service shelling out to
 // ffmpeg would; both sides get the same input, cut, codec, sample rate,
-// channel count and bit rate, and write a file.
+// channel count and bit rate, and write a file. The ffmpeg 7 program runs
+// demuxing, decoding, encoding and muxing on threads of their own, so one of
+// its jobs can use more than one core, where audex runs a job on one thread;
+// the concurrency rows show what that is worth once every core is busy.
 package bench
 
 import (
@@ -40,11 +43,15 @@ type Config struct {
 	// MaxWorkers is the largest concurrency measured. Defaults to twice the
 	// CPU count (Quick: 2).
 	MaxWorkers int
-	// Budget is how long each measurement runs (every one runs its job at
-	// least MinRuns times). Defaults to 3 s (Quick: 100 ms).
+	// Budget is how long each side of a row runs in all (and at least
+	// MinRuns jobs). Defaults to 3 s (Quick: 100 ms).
 	Budget time.Duration
 	// MinRuns defaults to 3 (Quick: 1).
 	MinRuns int
+	// Rounds is how many alternating turns audex and ffmpeg take within
+	// each row, so that a change in the machine's load weighs on both
+	// alike. Defaults to 3 (Quick: 1).
+	Rounds int
 	// CacheDir keeps generated fixtures. Defaults to the user cache
 	// directory's audex/bench.
 	CacheDir string
@@ -143,6 +150,12 @@ func (c Config) withDefaults() (Config, error) {
 		c.MinRuns = 3
 		if c.Quick {
 			c.MinRuns = 1
+		}
+	}
+	if c.Rounds <= 0 {
+		c.Rounds = 3
+		if c.Quick {
+			c.Rounds = 1
 		}
 	}
 	if c.CacheDir == "" {
@@ -254,45 +267,66 @@ func (b *runner) all(ctx context.Context) error {
 	return nil
 }
 
-// seekPoint is where the "far" clip starts: a minute before the end of a
-// long file (59:00 of an hour), or 3 s before the end of a short one.
+// seekPoint is where the "far" clip starts: the last whole minute but one
+// of a long file (59:00 of an hour), or 3 s before the end of a short one.
 func seekPoint(d time.Duration) time.Duration {
 	if d >= 2*time.Minute {
-		return (d - time.Minute).Truncate(time.Second)
+		return (d - time.Minute).Truncate(time.Minute)
 	}
 	return max(0, d-ClipDuration-time.Second).Truncate(100 * time.Millisecond)
 }
 
 // row measures s on audex and, with a baseline, on ffmpeg, and appends it.
+// The two sides take turns in Rounds short rounds, so that a change in the
+// machine's load during the row weighs on both alike.
 func (b *runner) row(ctx context.Context, group, name, unit string, s spec, workers int) error {
 	fmt.Fprintf(b.c.Log, "bench: %s\n", name)
 	ajob, params, err := b.audexJob(ctx, s)
 	if err != nil {
 		return fmt.Errorf("%s: audex: %w", name, err)
 	}
-	row := Row{Group: group, Name: name, Unit: unit, Workers: workers}
-	if group != GroupSeek && group != GroupConcurrency {
-		row.Format = s.format
-	}
-	media := params.Duration.Seconds()
-	if row.Audex, err = b.measure(ctx, ajob, workers, unit, media); err != nil {
-		return fmt.Errorf("%s: audex: %w", name, err)
-	}
+	sides := []job{ajob}
 	if b.c.FFmpeg != "" {
 		fjob := b.ffmpegJob(s, params)
 		if err := fjob(ctx, 0); err != nil { // warm-up, and a clear error
 			return fmt.Errorf("%s: ffmpeg: %w", name, err)
 		}
-		m, err := b.measure(ctx, fjob, workers, unit, media)
-		if err != nil {
-			return fmt.Errorf("%s: ffmpeg: %w", name, err)
-		}
-		row.FFmpeg = &m
-		if m.Value > 0 && row.Audex.Value > 0 {
-			row.Speedup = row.Audex.Value / m.Value
-			if unit == MsPerJob {
-				row.Speedup = m.Value / row.Audex.Value
+		sides = append(sides, fjob)
+	}
+	totals := make([]Measure, len(sides))
+	minRuns := (b.c.MinRuns + b.c.Rounds - 1) / b.c.Rounds
+	for range b.c.Rounds {
+		for i, j := range sides {
+			runs, elapsed, err := b.measure(ctx, j, workers, b.c.Budget/time.Duration(b.c.Rounds), minRuns)
+			if err != nil {
+				return fmt.Errorf("%s: %s: %w", name, []string{"audex", "ffmpeg"}[i], err)
 			}
+			totals[i].Runs += runs
+			totals[i].Seconds += elapsed.Seconds()
+		}
+	}
+	media := params.Duration.Seconds()
+	for i := range totals {
+		m := &totals[i]
+		n := float64(m.Runs)
+		switch unit {
+		case JobsPerSecond:
+			m.Value = n / m.Seconds
+		case Realtime:
+			m.Value = n * media / m.Seconds
+		case MsPerJob:
+			m.Value = m.Seconds * 1000 * float64(workers) / n
+		}
+	}
+	row := Row{Group: group, Name: name, Unit: unit, Workers: workers, Audex: totals[0]}
+	if group != GroupSeek && group != GroupConcurrency {
+		row.Format = s.format
+	}
+	if len(totals) > 1 {
+		row.FFmpeg = &totals[1]
+		row.Speedup = row.Audex.Value / row.FFmpeg.Value
+		if unit == MsPerJob {
+			row.Speedup = row.FFmpeg.Value / row.Audex.Value
 		}
 	}
 	b.r.Rows = append(b.r.Rows, row)
@@ -317,10 +351,9 @@ func (b *runner) audexJob(ctx context.Context, s spec) (job, *extract.Result, er
 	}, res, nil
 }
 
-// measure runs j on workers goroutines until the budget is spent and at
-// least MinRuns jobs are done, and returns the throughput (or latency) in
-// unit; media is the seconds of audio one job produces.
-func (b *runner) measure(ctx context.Context, j job, workers int, unit string, media float64) (Measure, error) {
+// measure runs j on workers goroutines until budget is spent and at least
+// minRuns jobs are done, and returns how many were done in how long.
+func (b *runner) measure(ctx context.Context, j job, workers int, budget time.Duration, minRuns int) (int, time.Duration, error) {
 	var (
 		runs     atomic.Int64
 		wg       sync.WaitGroup
@@ -334,7 +367,7 @@ func (b *runner) measure(ctx context.Context, j job, workers int, unit string, m
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for ctx.Err() == nil && (time.Since(start) < b.c.Budget || runs.Load() < int64(b.c.MinRuns)) {
+			for ctx.Err() == nil && (time.Since(start) < budget || runs.Load() < int64(minRuns)) {
 				if err := j(ctx, w); err != nil {
 					mu.Lock()
 					if firstErr == nil {
@@ -349,24 +382,14 @@ func (b *runner) measure(ctx context.Context, j job, workers int, unit string, m
 		}()
 	}
 	wg.Wait()
-	elapsed := time.Since(start).Seconds()
+	elapsed := time.Since(start)
 	if firstErr != nil {
-		return Measure{}, firstErr
+		return 0, 0, firstErr
 	}
 	if err := ctx.Err(); err != nil {
-		return Measure{}, err
+		return 0, 0, err
 	}
-	n := float64(runs.Load())
-	m := Measure{Runs: int(n), Seconds: elapsed}
-	switch unit {
-	case JobsPerSecond:
-		m.Value = n / elapsed
-	case Realtime:
-		m.Value = n * media / elapsed
-	case MsPerJob:
-		m.Value = elapsed * 1000 * float64(workers) / n
-	}
-	return m, nil
+	return int(runs.Load()), elapsed, nil
 }
 
 func secs(d time.Duration) string { return timefmt.Seconds(d) + " s" }
