@@ -109,7 +109,7 @@ func (e *env) report(ctx context.Context, c *command, err error) int {
 	case errors.As(err, &ue):
 		fmt.Fprintf(e.stderr, "audex %s: %s (see 'audex %s --help')\n", c.name, ue.msg, c.name)
 		return ExitUsage
-	case ctx.Err() != nil && (errors.Is(err, context.Canceled) || errors.Is(err, extract.ErrCanceled) || errors.Is(err, ctx.Err())):
+	case ctx.Err() != nil && (errors.Is(err, ctx.Err()) || errors.Is(err, extract.ErrCanceled)):
 		fmt.Fprintln(e.stderr, "audex: interrupted")
 		return ExitInterrupted
 	case errors.As(err, &fe):
