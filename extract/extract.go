@@ -71,6 +71,10 @@ func ExtractFile(ctx context.Context, dstPath, srcPath string, opts *Options) (*
 	if err != nil {
 		return nil, fmt.Errorf("extract: %w", err)
 	}
+	// CreateTemp makes the file private; the result is an ordinary file.
+	if err := tmp.Chmod(0o644); err != nil {
+		return nil, fmt.Errorf("extract: chmod output: %w: %w", ErrOutput, err)
+	}
 	if err := tmp.Close(); err != nil {
 		return nil, fmt.Errorf("extract: close output: %w: %w", ErrOutput, err)
 	}

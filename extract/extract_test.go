@@ -41,6 +41,9 @@ func TestContainersByFormats(t *testing.T) {
 				assert.Equal(t, res.Channels, a.Channels)
 				assert.InDelta(t, 1.0, a.Seconds(), 0.05, "decoded duration")
 				assert.Greater(t, res.Bytes, int64(0))
+				st, err := os.Stat(out)
+				require.NoError(t, err)
+				assert.Equal(t, os.FileMode(0o644), st.Mode().Perm(), "an ordinary file, not the temp file's 0600")
 			})
 		}
 	}
