@@ -1,10 +1,12 @@
 package testmedia
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"math"
+	"os"
 	"testing"
 
 	"github.com/asticode/go-astiav"
@@ -219,4 +221,57 @@ func appendSamples(a *Audio, f *astiav.Frame, buf *[]byte) error {
 		}
 	}
 	return nil
+}
+
+// AudioPackets returns the file ranges [start, end) holding the payloads of
+// the best audio stream's packets, for tests that corrupt packets rather
+// than the container around them. A packet is located where the demuxer
+// says it starts, or just after (Matroska reports its block's position);
+// packets not found verbatim in the file are left out.
+func AudioPackets(path string) ([][2]int64, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	fc := astiav.AllocFormatContext()
+	if fc == nil {
+		return nil, errors.New("alloc format context")
+	}
+	defer fc.Free()
+	if err := fc.OpenInput(path, nil, nil); err != nil {
+		return nil, err
+	}
+	defer fc.CloseInput()
+	if err := fc.FindStreamInfo(nil); err != nil {
+		return nil, err
+	}
+	st, _, err := fc.FindBestStream(astiav.MediaTypeAudio, -1, -1)
+	if err != nil {
+		return nil, err
+	}
+	pkt := astiav.AllocPacket()
+	defer pkt.Free()
+	var ranges [][2]int64
+	const slack = 64 // container bytes between a reported position and the payload
+	for {
+		err := fc.ReadFrame(pkt)
+		if errors.Is(err, astiav.ErrEof) {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		if pos := pkt.Pos(); pkt.StreamIndex() == st.Index() && pos >= 0 && pos < int64(len(data)) {
+			p := pkt.Data()
+			window := data[pos:min(int64(len(data)), pos+int64(len(p))+slack)]
+			if i := bytes.Index(window, p); i >= 0 {
+				ranges = append(ranges, [2]int64{pos + int64(i), pos + int64(i) + int64(len(p))})
+			}
+		}
+		pkt.Unref()
+	}
+	if len(ranges) == 0 {
+		return nil, errors.New("no audio packet found verbatim in the file")
+	}
+	return ranges, nil
 }
