@@ -349,7 +349,7 @@ func TestHostileInputsEndToEnd(t *testing.T) {
 		wav := readFixture(t, testmedia.Make(t, "b5.wav", "-f", "lavfi", "-i", "sine=d=1:r=44100"))
 		mkv := readFixture(t, testmedia.Video(t, testmedia.Spec{Container: "mkv", Seconds: 1, AudioCodec: "flac"}))
 		for _, c := range []struct {
-			data        []byte
+			data       []byte
 			right, dis string
 		}{{wav, "a.wav", "a.mp4"}, {mkv, "a.mkv", "a.mov"}} {
 			right, dis := b.hostile(t, c.data, c.right), b.hostile(t, c.data, c.dis)
