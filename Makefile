@@ -52,9 +52,10 @@ vet: deps
 
 test: deps browser fmt-check vet
 	$(WITH) $(GO) test -race -count=1 -timeout 20m $(PKGS)
-	@# The leak check measures RSS, which the race detector's shadow memory
-	@# would drown: it runs in a plain build.
-	$(WITH) $(GO) test -count=1 -run 'TestNoLeaks' ./extract
+	@# The leak checks and the memory bounds of the hostile-input corpus
+	@# measure RSS, which the race detector's shadow memory would drown: they
+	@# run in a plain build.
+	$(WITH) $(GO) test -count=1 -run 'TestNoLeaks|TestSoak|TestHostileInputsEndToEnd' ./extract ./jobs ./internal/httpapi
 	@# Crash and hang isolation: worker processes that write through NULL
 	@# or sleep inside C on marker inputs (build tag audexfault). The memory
 	@# cap is only applied outside the race detector, so both builds run.
@@ -64,6 +65,13 @@ test: deps browser fmt-check vet
 bench: deps
 	$(WITH) $(GO) test -run '^$$' -bench . -benchtime 20x -timeout 60m ./extract
 	$(WITH) $(GO) test -run '^$$' -bench Isolation -benchtime 300x ./internal/worker
+
+# L3: 2,000 sequential jobs through an in-process job manager, cycling good
+# and bad inputs; prints the RSS slope and the goroutine, fd and thread
+# counts (make test runs a 150-job version).
+SOAK_JOBS ?= 2000
+soak: deps
+	AUDEX_SOAK_JOBS=$(SOAK_JOBS) $(WITH) $(GO) test -count=1 -timeout 60m -run '^TestSoak$$' -v ./jobs | grep -v 'after job'
 
 FUZZTIME ?= 30s
 fuzz: deps
