@@ -71,7 +71,7 @@ bench: deps
 # counts (make test runs a 150-job version).
 SOAK_JOBS ?= 2000
 soak: deps
-	AUDEX_SOAK_JOBS=$(SOAK_JOBS) $(WITH) $(GO) test -count=1 -timeout 60m -run '^TestSoak$$' -v ./jobs | grep -v 'after job'
+	AUDEX_SOAK_JOBS=$(SOAK_JOBS) $(WITH) $(GO) test -count=1 -timeout 60m -run '^TestSoak$$' -v ./jobs
 
 FUZZTIME ?= 30s
 fuzz: deps
