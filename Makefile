@@ -19,6 +19,7 @@ help:
 	@echo "make bench  - Go benchmarks against the ffmpeg CLI of the same build"
 	@echo "make fuzz   - run every fuzz target for FUZZTIME (default 30s each)"
 	@echo "make soak   - long leak/soak run (L3)"
+	@echo "make load   - 50 concurrent 20 MB uploads and queue overflow (L1, L2)"
 
 deps:
 	@command -v $(GO) >/dev/null || { echo "Go 1.26+ is required (https://go.dev/dl)"; exit 1; }
@@ -72,6 +73,12 @@ bench: deps
 SOAK_JOBS ?= 2000
 soak: deps
 	AUDEX_SOAK_JOBS=$(SOAK_JOBS) $(WITH) $(GO) test -count=1 -timeout 60m -run '^TestSoak$$' -v ./jobs
+
+# L1/L2: 50 concurrent 20 MB uploads on loopback into a queue of 20, and
+# 150 quick submissions into a queue of 100; prints submit latency and peak
+# memory (make test runs them with 256 KiB uploads).
+load: deps
+	AUDEX_LOAD=1 $(WITH) $(GO) test -count=1 -run '^(TestConcurrentUploads|TestQueueOverflow)$$' -v ./internal/httpapi
 
 FUZZTIME ?= 30s
 fuzz: deps

@@ -15,7 +15,6 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -172,19 +171,6 @@ func rssBelow(t *testing.T, o *outcome, mib int64) {
 	if !raceEnabled {
 		assert.Less(t, o.rssPeak, mib<<20, "%s: peak RSS growth", o.st["metadata"].(map[string]any)["input_name"])
 	}
-}
-
-func statmRSS() int64 {
-	b, err := os.ReadFile("/proc/self/statm")
-	if err != nil {
-		return 0
-	}
-	f := strings.Fields(string(b))
-	if len(f) < 2 {
-		return 0
-	}
-	pages, _ := strconv.ParseInt(f[1], 10, 64)
-	return pages * int64(os.Getpagesize())
 }
 
 func pcmHash(a *testmedia.Audio) string {
