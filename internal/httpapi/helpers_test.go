@@ -130,7 +130,8 @@ type bundleOpts struct {
 	workers   int
 	queueSize int
 	extractor jobs.Extractor
-	realClock bool // job times from time.Now instead of the frozen test clock
+	realClock bool   // job times from time.Now instead of the frozen test clock
+	dir       string // data directory; defaults to a new temporary one
 	mutate    func(*Config)
 }
 
@@ -144,7 +145,10 @@ func newBundle(t testing.TB, o *bundleOpts) *bundle {
 	if o == nil {
 		o = &bundleOpts{}
 	}
-	dir := t.TempDir()
+	dir := o.dir
+	if dir == "" {
+		dir = t.TempDir()
+	}
 	b := &bundle{t: t, clock: newClock(), fake: &fakeExtractor{hold: make(chan struct{})}, logs: &bytes.Buffer{}, logMu: &sync.Mutex{}}
 	logger := slog.New(slog.NewJSONHandler(&lockedWriter{mu: b.logMu, w: b.logs}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	var ex jobs.Extractor = b.fake
