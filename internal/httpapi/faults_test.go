@@ -311,4 +311,3 @@ func TestSlowAndAbandonedClients(t *testing.T) {
 	assert.Contains(t, string(metrics), "audex_jobs_submitted_total 0")
 	http.DefaultClient.CloseIdleConnections()
 }
-
