@@ -17,6 +17,7 @@ package extract
 //static int audex_small_last_frame(AVCodecContext *c) {
 //	return (c->codec->capabilities & (AV_CODEC_CAP_SMALL_LAST_FRAME | AV_CODEC_CAP_VARIABLE_FRAME_SIZE)) != 0;
 //}
+//static int audex_layout_unspec(AVCodecContext *c) { return c->ch_layout.order == AV_CHANNEL_ORDER_UNSPEC; }
 //static int audex_has_delay(AVCodecContext *c) { return (c->codec->capabilities & AV_CODEC_CAP_DELAY) != 0; }
 //static void audex_flush(AVCodecContext *c) { avcodec_flush_buffers(c); }
 //static int audex_set_pkt_timebase(AVCodecContext *c, int num, int den) {
@@ -91,6 +92,12 @@ func packetEncrypted(p *astiav.Packet) bool {
 
 func acceptsSmallLastFrame(cc *astiav.CodecContext) bool {
 	return C.audex_small_last_frame((*C.AVCodecContext)(cc.UnsafePointer())) != 0
+}
+
+// layoutUnspecified reports whether a codec context knows only the channel
+// count, not which channels they are (a WAV without a channel mask).
+func layoutUnspecified(cc *astiav.CodecContext) bool {
+	return C.audex_layout_unspec((*C.AVCodecContext)(cc.UnsafePointer())) != 0
 }
 
 func hasDelay(cc *astiav.CodecContext) bool {

@@ -118,12 +118,24 @@ func (t *transcoder) openEncoder() error {
 		return fmt.Errorf("%w: encoder %s is not in this FFmpeg build", ErrUnsupportedFormat, t.spec.encoder)
 	}
 	srcLayout := t.dec.ChannelLayout()
-	if !srcLayout.Valid() || srcLayout.Channels() == 0 {
+	n := srcLayout.Channels()
+	switch {
+	case !srcLayout.Valid() || n == 0:
 		srcLayout = defaultLayout(t.st.CodecParameters().ChannelLayout().Channels())
+	case layoutUnspecified(t.dec) && defaultLayout(n).Valid():
+		// fixLayout gives such frames FFmpeg's default layout for their
+		// count, and so does the resampler to an unspecified output
+		// layout, after which it refuses frames that ask for the
+		// unspecified one ("Output changed"): the encoder takes the default.
+		srcLayout = defaultLayout(n)
 	}
 	params, err := chooseParams(t.spec, codec, t.o, t.dec.SampleRate(), srcLayout, t.dec.SampleFormat())
 	if err != nil {
 		return err
+	}
+	if layoutUnspecified(t.dec) && !defaultLayout(n).Valid() && params.layout.Channels() != n {
+		// The resampler cannot mix channels whose positions are unknown.
+		return fmt.Errorf("%w: %d channels of unknown positions cannot be mixed to %d", ErrUnsupportedInput, n, params.layout.Channels())
 	}
 	enc := astiav.AllocCodecContext(codec)
 	if enc == nil {
