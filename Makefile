@@ -8,7 +8,7 @@ GO    ?= go
 BIN   := bin/audex
 PKGS  := ./...
 
-.PHONY: all deps browser build demo test vet fmt-check bench fuzz soak load clean help
+.PHONY: all deps browser build demo test vet fmt-check bench fuzz fuzz-short fuzz-media soak load clean help
 
 all: build
 
@@ -18,6 +18,8 @@ help:
 	@echo "make build  - build $(BIN)"
 	@echo "make bench  - Go benchmarks against the ffmpeg CLI of the same build"
 	@echo "make fuzz   - run every fuzz target for FUZZTIME (default 30s each)"
+	@echo "make fuzz-short - every fuzz target for 3 s (CI)"
+	@echo "make fuzz-media - the media fuzz harness (FuzzExtract, tag cgofuzz) for FUZZTIME"
 	@echo "make soak   - long leak/soak run (L3)"
 	@echo "make load   - 50 concurrent 20 MB uploads and queue overflow (L1, L2)"
 
@@ -81,10 +83,22 @@ load: deps
 	AUDEX_LOAD=1 $(WITH) $(GO) test -count=1 -run '^(TestConcurrentUploads|TestQueueOverflow)$$' -v ./internal/httpapi
 
 FUZZTIME ?= 30s
+# Minimizing a new input can take a worker a minute of silent work: keep
+# it short so the budget goes to fuzzing.
+FUZZFLAGS = -fuzztime $(FUZZTIME) -fuzzminimizetime 5s
 fuzz: deps
 	@$(WITH) bash -c 'set -e; for pkg in $$($(GO) list ./...); do \
 	  for f in $$($(GO) test -list "^Fuzz" $$pkg 2>/dev/null | grep ^Fuzz); do \
-	    echo "== $$pkg $$f"; $(GO) test -run "^$$" -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg; done; done'
+	    echo "== $$pkg $$f"; $(GO) test -run "^$$" -fuzz "^$$f$$" $(FUZZFLAGS) $$pkg; done; done'
+
+# Every fuzz target for a few seconds, with the committed corpus: for CI.
+fuzz-short:
+	@$(MAKE) --no-print-directory fuzz FUZZTIME=3s
+
+# F-10: the seeded media harness on the whole pipeline (build tag
+# cgofuzz). Long runs find more: make fuzz-media FUZZTIME=30m
+fuzz-media: deps
+	$(WITH) $(GO) test -tags cgofuzz -run '^$$' -fuzz '^FuzzExtract$$' $(FUZZFLAGS) ./extract
 
 clean:
 	rm -rf bin demo
