@@ -28,12 +28,20 @@ import (
 
 	"github.com/audex/audex/extract"
 	"github.com/audex/audex/internal/fetch"
+	"github.com/audex/audex/internal/worker"
 	"github.com/audex/audex/jobs"
 )
 
 func TestMain(m *testing.M) {
 	if dir := os.Getenv(serveChildEnv); dir != "" {
 		os.Exit(serveChild(dir))
+	}
+	if os.Getenv(workerChildEnv) == "1" {
+		if err := worker.ServeProcess(context.Background()); err != nil {
+			fmt.Fprintln(os.Stderr, "worker:", err)
+			os.Exit(1)
+		}
+		os.Exit(0)
 	}
 	for _, f := range extract.Formats() {
 		openapi3filter.RegisterBodyDecoder(f.MIMEType(), openapi3filter.FileBodyDecoder)

@@ -10,6 +10,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math"
 	"math/rand/v2"
 	"net"
@@ -27,6 +28,7 @@ import (
 
 	"github.com/audex/audex/extract"
 	"github.com/audex/audex/internal/testmedia"
+	"github.com/audex/audex/internal/worker"
 	"github.com/audex/audex/jobs"
 )
 
@@ -42,9 +44,11 @@ import (
 // into the job timeout, far beyond them.
 const budgetSlack = 4
 
-// countingExtractor is the real pipeline, counting its calls and applying
-// fixed limits to every job (the service has no per-request limits).
+// countingExtractor is the real pipeline (in this process or in worker
+// processes), counting its calls and applying fixed limits to every job
+// (the service has no per-request limits).
 type countingExtractor struct {
+	inner  jobs.Extractor
 	limits extract.Limits
 	calls  atomic.Int64
 }
@@ -52,16 +56,39 @@ type countingExtractor struct {
 func (c *countingExtractor) Extract(ctx context.Context, dst, src string, opts extract.Options) (*extract.Result, error) {
 	c.calls.Add(1)
 	opts.Limits = c.limits
-	return jobs.InProcess{}.Extract(ctx, dst, src, opts)
+	return c.inner.Extract(ctx, dst, src, opts)
 }
 
-// hostileBundle is a bundle on the real pipeline with one worker, so each
-// job runs alone and the memory it takes can be told apart.
-func hostileBundle(t *testing.T, limits extract.Limits) (*bundle, *countingExtractor) {
-	ex := &countingExtractor{limits: limits}
-	b := newBundle(t, &bundleOpts{workers: 1, extractor: ex, realClock: true,
+// workerChildEnv makes the test binary an extraction worker process.
+const workerChildEnv = "AUDEX_HTTPAPI_WORKER_CHILD"
+
+// corpus is a service on the real pipeline with one worker, so each job
+// runs alone and the memory it takes can be told apart, for the hostile
+// inputs.
+type corpus struct {
+	*bundle
+	ex       *countingExtractor
+	isolated bool // extractions run in a worker process
+}
+
+func newCorpus(t *testing.T, limits extract.Limits, isolated bool) *corpus {
+	t.Helper()
+	c := &corpus{ex: &countingExtractor{inner: jobs.InProcess{}, limits: limits}, isolated: isolated}
+	if isolated {
+		exe, err := os.Executable()
+		require.NoError(t, err)
+		pool, err := worker.NewPool(&worker.Config{
+			Command: exe, Size: 1, Logger: slog.New(slog.DiscardHandler),
+			// The race runtime otherwise sleeps a second before a worker exits.
+			Env: []string{workerChildEnv + "=1", "GORACE=atexit_sleep_ms=0"},
+		})
+		require.NoError(t, err)
+		t.Cleanup(func() { require.NoError(t, pool.Close()) })
+		c.ex.inner = pool
+	}
+	c.bundle = newBundle(t, &bundleOpts{workers: 1, extractor: c.ex, realClock: true,
 		mutate: func(c *Config) { c.MaxUploadBytes = 64 << 20 }})
-	return b, ex
+	return c
 }
 
 // outcome is what became of one hostile upload.
@@ -74,6 +101,7 @@ type outcome struct {
 	pcm     string           // SHA-256 of the decoded samples
 	elapsed time.Duration    // from accepted to final
 	rssPeak int64            // peak resident memory over the pre-job baseline
+	rss     bool             // rssPeak was measured
 }
 
 // output is the status's metadata.output, nil for a failed job.
@@ -85,14 +113,16 @@ func (o *outcome) output() map[string]any {
 // hostile uploads data as filename with full_audio and WAV output (exact
 // PCM to compare), waits for the job and collects its outcome. A failed
 // job must leave no result and no temporary file.
-func (b *bundle) hostile(t *testing.T, data []byte, filename string) *outcome {
+func (b *corpus) hostile(t *testing.T, data []byte, filename string) *outcome {
 	t.Helper()
-	// Memory is measured in a plain build only: the race detector's shadow
-	// memory grows with every Go allocation, and its GC is slow.
+	// Memory is measured in a plain build only (the race detector's shadow
+	// memory grows with every Go allocation, and its GC is slow), and only
+	// when the extraction runs in this process.
+	measure := !raceEnabled && !b.isolated
 	var base int64
 	var peak atomic.Int64
 	stop, sampled := make(chan struct{}), make(chan struct{})
-	if raceEnabled {
+	if !measure {
 		close(sampled)
 	} else {
 		base = testmedia.RSS()
@@ -114,7 +144,7 @@ func (b *bundle) hostile(t *testing.T, data []byte, filename string) *outcome {
 	accepted := time.Now()
 	id := b.jobID(r)
 	st := b.waitStatus(tokenA, id)
-	o := &outcome{id: id, st: st, elapsed: time.Since(accepted)}
+	o := &outcome{id: id, st: st, elapsed: time.Since(accepted), rss: measure}
 	close(stop)
 	<-sampled
 	o.rssPeak = max(peak.Load()-base, 0)
@@ -165,10 +195,10 @@ func within(t *testing.T, o *outcome, bound time.Duration) {
 	assert.Less(t, o.elapsed, budgetSlack*bound, "%s: the table's bound is %v", o.st["metadata"].(map[string]any)["input_name"], bound)
 }
 
-// rssBelow asserts a row's memory bound, in a plain build.
+// rssBelow asserts a row's memory bound, where it was measured.
 func rssBelow(t *testing.T, o *outcome, mib int64) {
 	t.Helper()
-	if !raceEnabled {
+	if o.rss {
 		assert.Less(t, o.rssPeak, mib<<20, "%s: peak RSS growth", o.st["metadata"].(map[string]any)["input_name"])
 	}
 }
@@ -263,11 +293,23 @@ func patchDurations(b []byte, dur uint32) []byte {
 	return c
 }
 
-// TestHostileInputsEndToEnd is not parallel: it measures the process's
-// memory per job.
+// TestHostileInputsEndToEnd runs the corpus on the in-process pipeline.
+// It is not parallel: it measures the process's memory per job.
 func TestHostileInputsEndToEnd(t *testing.T) {
 	testmedia.StableMalloc()
-	b, ex := hostileBundle(t, extract.Limits{})
+	hostileCorpus(t, false)
+}
+
+// TestHostileInputsIsolated runs the corpus with the extractions in a
+// worker process, the server's default: the same outcomes.
+func TestHostileInputsIsolated(t *testing.T) {
+	t.Parallel()
+	hostileCorpus(t, true)
+}
+
+func hostileCorpus(t *testing.T, isolated bool) {
+	b := newCorpus(t, extract.Limits{}, isolated)
+	ex := b.ex
 	fsPath := testmedia.Video(t, testmedia.Spec{Container: "mp4", Seconds: 4, Extra: []string{"-movflags", "+faststart"}})
 	faststart := readFixture(t, fsPath)
 	moovAtEnd := readFixture(t, testmedia.Video(t, testmedia.Spec{Container: "mp4", Seconds: 4}))
@@ -396,7 +438,7 @@ func TestHostileInputsEndToEnd(t *testing.T) {
 		within(t, o, 3*time.Second)
 		// ffmpeg cannot write 1,001 streams; a service whose cap is 50
 		// stands in for the 1001-stream case.
-		tight, _ := hostileBundle(t, extract.Limits{MaxStreams: 50})
+		tight := newCorpus(t, extract.Limits{MaxStreams: 50}, isolated)
 		o = tight.hostile(t, many, "100-tracks-cap-50.mkv")
 		assert.Equal(t, jobs.CodeTooManyStreams, o.code)
 	})
@@ -405,7 +447,7 @@ func TestHostileInputsEndToEnd(t *testing.T) {
 		// 120 s of FLAC silence (a few KB) against a 30 s output cap.
 		bomb := readFixture(t, testmedia.Make(t, "bomb.flac", "-f", "lavfi", "-i", "anullsrc=r=48000:cl=stereo", "-t", "120"))
 		t.Logf("bomb: %d bytes", len(bomb))
-		tight, _ := hostileBundle(t, extract.Limits{MaxOutputDuration: 30 * time.Second})
+		tight := newCorpus(t, extract.Limits{MaxOutputDuration: 30 * time.Second}, isolated)
 		o := tight.hostile(t, bomb, "bomb.flac")
 		assert.Equal(t, jobs.CodeOutputLimit, o.code)
 		rssBelow(t, o, 150)
@@ -497,7 +539,7 @@ func TestHostileInputsEndToEnd(t *testing.T) {
 // point at a sentinel file and a loopback listener: the jobs must fail,
 // the listener see no connection, and the sentinel never be opened
 // (watched with inotify).
-func testB6(t *testing.T, b *bundle) {
+func testB6(t *testing.T, b *corpus) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	var conns atomic.Int64
