@@ -12,6 +12,9 @@ import (
 
 // FuzzExtract (reliability.md F-10) feeds mutated media to the whole
 // pipeline, seeded with a small fixture of every container audex reads.
+// FuzzIsolatedExtract in internal/worker drives inputs through a worker
+// process, as the service runs them; this harness skips the process round
+// trip for speed and seeds every container.
 // Each input must be extracted within the deadline, with output within the
 // limit, or fail with a typed error. It runs in this process: a crash in
 // FFmpeg's C code kills the fuzzing process, and go test reports "fuzzing

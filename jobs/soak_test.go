@@ -38,7 +38,7 @@ func TestSoak(t *testing.T) {
 	// The short run is still warming up (malloc, the store's pages), so it
 	// only catches leaks of 25 KB a job and more: a codec context, an IO
 	// buffer or a frame per job. The full run's steady state (measured:
-	// 0.4 MiB per 1,000 jobs) holds the table's bound.
+	// 0.4-0.5 MiB per 1,000 jobs) holds the table's bound.
 	total, warmup, every, bound := 150, 50, 10, 25.0 // bound in MiB per 1,000 jobs
 	if s := os.Getenv(soakJobsEnv); s != "" {
 		n, err := strconv.Atoi(s)
