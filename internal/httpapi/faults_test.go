@@ -27,7 +27,8 @@ import (
 )
 
 // Faults of reliability.md: F3 (disk full) and F4 (abandoned and slow
-// clients). F5 (shutdown with work) is in shutdown_test.go, F6 (store
+// clients). F5 (shutdown with work) is internal/cli's
+// TestBinaryShutdownWithWork, on the real binary; F6 (store
 // unavailable) is jobs.TestStoreUnavailable with TestErrorMapping here,
 // plus the full-disk submission below.
 

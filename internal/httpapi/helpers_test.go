@@ -33,9 +33,6 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	if dir := os.Getenv(serveChildEnv); dir != "" {
-		os.Exit(serveChild(dir))
-	}
 	if os.Getenv(workerChildEnv) == "1" {
 		if err := worker.ServeProcess(context.Background()); err != nil {
 			fmt.Fprintln(os.Stderr, "worker:", err)
