@@ -8,10 +8,17 @@ import (
 // idLen is the length of a job ID: 16 random bytes in unpadded base64url.
 const idLen = 22
 
+// newID returns 128 random bits as an ID. IDs never start with '-', so a
+// command line can take one as an argument without it reading as a flag
+// (one random ID in 64 would): such draws are simply redrawn.
 func newID() string {
-	var b [16]byte
-	rand.Read(b[:]) // never fails (crypto/rand panics rather than return an error)
-	return base64.RawURLEncoding.EncodeToString(b[:])
+	for {
+		var b [16]byte
+		rand.Read(b[:]) // never fails (crypto/rand panics rather than return an error)
+		if id := base64.RawURLEncoding.EncodeToString(b[:]); id[0] != '-' {
+			return id
+		}
+	}
 }
 
 // validID reports whether s has the shape of a job ID (^[A-Za-z0-9_-]{22}$),

@@ -700,3 +700,14 @@ func BenchmarkSubmitReader(b *testing.B) {
 		}
 	}
 }
+
+func TestNewID(t *testing.T) {
+	seen := map[string]bool{}
+	for range 10000 {
+		id := newID()
+		require.True(t, validID(id), id)
+		require.NotEqual(t, byte('-'), id[0], "an ID must not read as a command-line flag")
+		require.False(t, seen[id])
+		seen[id] = true
+	}
+}
