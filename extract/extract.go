@@ -268,7 +268,7 @@ func (p *pipeline) openOutput(muxOpts map[string]string, configure func(ost *ast
 	if p.seekable {
 		seek = p.wr.seek
 	}
-	ioc, err := astiav.AllocIOContext(ioBufferSize, true, nil, seek, p.wr.write)
+	ioc, err := astiav.AllocIOContext(outBufferSize, true, nil, seek, p.wr.write)
 	if err != nil {
 		return fmt.Errorf("open output: %w", err)
 	}

@@ -278,10 +278,13 @@ func allowedDemuxer(name string) bool {
 func probeFormat(rd *reader, lim Limits) (string, error) {
 	const padding = 64 // AVPROBE_PADDING_SIZE and then some
 	maxSize := int(min(lim.ProbeSize, 1<<20))
-	buf := make([]byte, 0, maxSize+padding)
+	var buf []byte // grown as needed: most containers are known by 2 KiB
 	best, bestScore := "", 0
 	for size := 2048; ; size *= 2 {
 		size = min(size, maxSize)
+		if cap(buf) < size+padding {
+			buf = append(make([]byte, 0, size+padding), buf...)
+		}
 		for len(buf) < size {
 			n, err := rd.read(buf[len(buf):size])
 			buf = buf[:len(buf)+n]

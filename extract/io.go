@@ -17,7 +17,13 @@ const (
 	avseekForce = 0x20000 // hint: seek even if costly
 )
 
-const ioBufferSize = 64 << 10
+// Reads are small and seek often (an index, then the cut); writes are
+// sequential, and each buffer's worth is one cgo callback, one copy and one
+// write system call.
+const (
+	ioBufferSize  = 64 << 10
+	outBufferSize = 256 << 10
+)
 
 // reader adapts an io.ReadSeeker to FFmpeg's read/seek callbacks, keeping
 // both contracts: it never returns 0 bytes to C (that is EOF), holds back an

@@ -119,6 +119,9 @@ type Spec struct {
 	NoVideo, NoAudio bool
 	// AudioDelay makes the audio start this many seconds after the video.
 	AudioDelay float64
+	// VideoSize is the picture size, e.g. "1280x720". Defaults to 320x240
+	// (176x144 for 3gp).
+	VideoSize string
 	// Extra ffmpeg output options, appended last.
 	Extra []string
 }
@@ -159,6 +162,9 @@ func Video(t testing.TB, s Spec) string {
 	if s.Container == "3gp" {
 		size = "176x144"
 	}
+	if s.VideoSize != "" {
+		size = s.VideoSize
+	}
 	expr := SignalExpr
 	if s.Signal == "sine" {
 		expr = "0.5*sin(2*PI*440*t)"
@@ -182,6 +188,9 @@ func Video(t testing.TB, s Spec) string {
 		args = append(args, "-c:v", vcodec, "-g", "25")
 		if vcodec == "libopenh264" {
 			args = append(args, "-b:v", "300k")
+			if s.VideoSize != "" {
+				args[len(args)-1] = "2M"
+			}
 		}
 	}
 	if !s.NoAudio {
@@ -191,7 +200,7 @@ func Video(t testing.TB, s Spec) string {
 		}
 	}
 	args = append(args, s.Extra...)
-	name := fmt.Sprintf("%s-%s-%d-%d-%g-%g.%s", s.Signal, acodec, rate, ch, s.Seconds, s.AudioDelay, s.Container)
+	name := fmt.Sprintf("%s-%s-%s-%d-%d-%g-%g.%s", s.Signal, size, acodec, rate, ch, s.Seconds, s.AudioDelay, s.Container)
 	return Make(t, name, args...)
 }
 
