@@ -50,6 +50,7 @@ type transcoder struct {
 
 	frame, out, encFrame *astiav.Frame
 	pkt, encPkt          *astiav.Packet
+	stage                *encodeStage
 }
 
 var errRestart = errors.New("restart from the beginning")
@@ -65,6 +66,7 @@ func (p *pipeline) transcode() (*Result, error) {
 	if err := t.allocFrames(); err != nil {
 		return nil, err
 	}
+	t.startEncoder()
 	if err := t.seek(); err != nil {
 		return nil, err
 	}
@@ -549,10 +551,7 @@ func (t *transcoder) encodeReady(last bool) error {
 			return err
 		}
 	}
-	if err := t.enc.SendFrame(nil); err != nil && !errors.Is(err, astiav.ErrEof) {
-		return fmt.Errorf("flush encoder: %w", err)
-	}
-	return t.writePackets()
+	return t.stopEncoder(false)
 }
 
 func (t *transcoder) encodeFromFIFO(n int) error {
@@ -565,10 +564,7 @@ func (t *transcoder) encodeFromFIFO(n int) error {
 	}
 	t.encFrame.SetPts(t.encoded)
 	t.encoded += int64(n)
-	if err := t.enc.SendFrame(t.encFrame); err != nil {
-		return fmt.Errorf("encode: %w", err)
-	}
-	return t.writePackets()
+	return t.send(t.encFrame)
 }
 
 func (t *transcoder) writePackets() error {
