@@ -144,6 +144,11 @@ func run(ctx context.Context, w io.WriteSeeker, seekable bool, src source, o Opt
 		return nil, err
 	}
 	cp := st.CodecParameters()
+	if cp.SampleRate() <= 0 && cp.ChannelLayout().Channels() <= 0 {
+		// Declared (an MPEG-TS PMT, say) but not one packet of it within
+		// the probe limits: nothing here to decode.
+		return nil, fmt.Errorf("%w: the audio stream has no packets within the probe limits", ErrNoAudio)
+	}
 	if cp.SampleRate() <= 0 || cp.SampleRate() > o.Limits.MaxSampleRate {
 		return nil, fmt.Errorf("%w: sample rate %d Hz", ErrUnsupportedInput, cp.SampleRate())
 	}
