@@ -193,8 +193,9 @@ func TestFaultJobs(t *testing.T) {
 	}
 	crash := submit(poison(t, FaultCrashMarker))
 	hang := submit(poison(t, FaultHangMarker))
+	// L4: one pathological job among 20 normal ones.
 	var normal []string
-	for range 4 {
+	for range 20 {
 		normal = append(normal, submit(testmedia.Copy(t, media(t, "audio.mp4"))))
 	}
 
@@ -210,6 +211,9 @@ func TestFaultJobs(t *testing.T) {
 	assert.Equal(t, jobs.StateFailed, job.State)
 	require.NotNil(t, job.Error)
 	assert.Equal(t, jobs.CodeTimeout, job.Error.Code)
+	ran := job.FinishedAt.Sub(job.StartedAt)
+	assert.GreaterOrEqual(t, ran, 2*time.Second, "killed at the job timeout, not before")
+	assert.Less(t, ran, 2*time.Second+100*time.Millisecond+3*time.Second, "killed at the job timeout (plus the grace), not later")
 
 	for _, id := range normal {
 		job, err := m.Wait(ctx, id)
