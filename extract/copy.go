@@ -77,6 +77,7 @@ func (p *pipeline) copyPackets() (*Result, error) {
 	maxDur := astiav.RescaleQ(p.o.Limits.MaxOutputDuration.Microseconds(), usTB, tb)
 	first, last := int64(-1), int64(-1)
 	var kept int
+	truncated := false
 	for {
 		if err := p.canceled(); err != nil {
 			return nil, err
@@ -89,6 +90,7 @@ func (p *pipeline) copyPackets() (*Result, error) {
 			if e := p.in.wrapErr("read packet", err, ErrInvalidInput); errors.Is(e, ErrCanceled) || p.in.rd.err != nil {
 				return nil, e
 			}
+			truncated = true
 			break
 		}
 		if pkt.StreamIndex() != p.st.Index() {
@@ -148,6 +150,7 @@ func (p *pipeline) copyPackets() (*Result, error) {
 		Bitrate:      cp.BitRate(),
 		Bytes:        p.wr.end,
 		Copied:       true,
+		Truncated:    truncated,
 		Input:        p.track,
 		EncoderDelay: 0,
 	}

@@ -85,6 +85,9 @@ type Result struct {
 	Copied bool `json:"copied"`
 	// DecodeErrors counts packets the decoder rejected and concealed.
 	DecodeErrors int `json:"decode_errors,omitempty"`
+	// Truncated reports that the input ended early, cut short or damaged:
+	// the output holds the audio up to that point, as a player would play.
+	Truncated bool `json:"truncated,omitempty"`
 
 	// Input is the track that was extracted.
 	Input AudioTrack `json:"input"`

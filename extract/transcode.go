@@ -45,6 +45,7 @@ type transcoder struct {
 	pktSeen   int
 	pktKept   int
 	decErrors int
+	truncated bool
 	pktsIn    int
 	lastProg  int64
 
@@ -316,6 +317,7 @@ func (t *transcoder) decodeAll() error {
 			}
 			// A truncated or damaged container ends the audio here, as a
 			// player would; what came before is kept.
+			t.truncated = true
 			break
 		}
 		if t.pkt.StreamIndex() != idx {
@@ -339,6 +341,13 @@ func (t *transcoder) decodeAll() error {
 	}
 	if t.done {
 		return nil
+	}
+	if d, st := t.st.Duration(), t.st.StartTime(); d > 0 && d != astiav.NoPtsValue && st != astiav.NoPtsValue && t.anchored {
+		// The stream ended before the end its own index declares (a file
+		// cut short leaves an index promising more): say so.
+		if t.toOut(st+d)-t.nextPos > int64(t.params.rate)/10 {
+			t.truncated = true
+		}
 	}
 	// Drain the decoder at the end of the input.
 	if err := t.dec.SendPacket(nil); err != nil && !errors.Is(err, astiav.ErrEof) {
@@ -670,6 +679,7 @@ func (t *transcoder) result() (*Result, error) {
 		Bytes:         t.wr.end,
 		EncoderDelay:  t.delay,
 		DecodeErrors:  t.decErrors,
+		Truncated:     t.truncated,
 		Input:         t.track,
 	}, nil
 }

@@ -86,6 +86,7 @@ type outputInfo struct {
 	Copied         bool           `json:"copied"`
 	EncoderDelay   int            `json:"encoder_delay,omitempty"`
 	DecodeErrors   int            `json:"decode_errors,omitempty"`
+	Truncated      bool           `json:"truncated,omitempty"`
 	RealTimeFactor float64        `json:"real_time_factor,omitempty"`
 }
 
@@ -139,6 +140,7 @@ func (s *Server) statusOf(r *http.Request, j jobs.Job) statusBody {
 			out.Codec, out.SampleRate, out.Channels, out.ChannelLayout = x.Codec, x.SampleRate, x.Channels, x.ChannelLayout
 			out.Bitrate, out.Start, out.Samples = x.Bitrate, seconds(x.Start), x.Samples
 			out.Copied, out.EncoderDelay, out.DecodeErrors = x.Copied, x.EncoderDelay, x.DecodeErrors
+			out.Truncated = x.Truncated
 			in := x.Input
 			b.Metadata.Input = &trackInfo{
 				Track: in.Track, Codec: in.Codec, Profile: in.Profile, SampleRate: in.SampleRate,
