@@ -68,7 +68,7 @@ func (r *Report) WriteTable(w io.Writer) error {
 	}
 	fmt.Fprintln(w, "\nSPEED-UP is how many times faster audex is than ffmpeg (for ms/job: ffmpeg's time over audex's).")
 	if r.FFmpeg != "" {
-		fmt.Fprintln(w, "ffmpeg pipelines each job over several threads; audex runs each job on one.")
+		fmt.Fprintln(w, "ffmpeg spreads each job over several threads; audex runs a job on two (decode and encode overlap).")
 	}
 	return nil
 }
