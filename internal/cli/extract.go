@@ -173,6 +173,10 @@ func writeAtomic(path string, write func(w io.Writer) error) (err error) {
 	if err := write(tmp); err != nil {
 		return err
 	}
+	// CreateTemp makes the file private; the result is an ordinary file.
+	if err := tmp.Chmod(0o644); err != nil {
+		return err
+	}
 	if err := tmp.Close(); err != nil {
 		return err
 	}
