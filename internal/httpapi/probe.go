@@ -2,10 +2,7 @@ package httpapi
 
 import (
 	"context"
-	"fmt"
-	"mime"
 	"net/http"
-	"net/url"
 	"time"
 
 	"github.com/audex/audex/extract"
@@ -35,32 +32,10 @@ type probeBody struct {
 // counted against the owner's submit rate, since it costs as much), probes it
 // and forgets it.
 func (s *Server) handleProbe(w http.ResponseWriter, r *http.Request, owner string) {
-	if err := s.admit(owner); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	mediaType, params, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	if err != nil || mediaType != "multipart/form-data" {
-		s.fail(w, r, fmt.Errorf("%w: want multipart/form-data with a video part", errUnsupportedMedia))
-		return
-	}
-	if params["boundary"] == "" {
-		s.fail(w, r, badRequest("bad_multipart", "multipart/form-data without a boundary"))
-		return
-	}
-	f := &form{values: url.Values{}}
+	f, err := s.readVideoUpload(w, r, owner)
 	defer f.cleanup()
-	if err := s.readMultipart(w, r, s.cfg.MaxUploadBytes+multipartSlack, f, true); err != nil {
+	if err != nil {
 		s.fail(w, r, err)
-		return
-	}
-	s.metrics.uploadBytes.Add(float64(f.videoSize))
-	switch {
-	case f.video == "":
-		s.fail(w, r, badRequest("missing_video", "missing the video file part"))
-		return
-	case f.videoSize == 0:
-		s.fail(w, r, badRequest("empty_input", "the video file is empty"))
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), probeTimeout)

@@ -92,33 +92,39 @@ func (f *form) cleanup() {
 	}
 }
 
-func (s *Server) handleSubmitFile(w http.ResponseWriter, r *http.Request, owner string) {
+// readVideoUpload admits the owner and streams a multipart upload with a
+// non-empty video part to a temp file. The caller must call the form's
+// cleanup, error or not.
+func (s *Server) readVideoUpload(w http.ResponseWriter, r *http.Request, owner string) (*form, error) {
+	f := &form{values: url.Values{}}
 	if err := s.admit(owner); err != nil {
-		s.fail(w, r, err)
-		return
+		return f, err
 	}
 	mediaType, params, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil || mediaType != "multipart/form-data" {
-		s.fail(w, r, fmt.Errorf("%w: want multipart/form-data with a video part", errUnsupportedMedia))
-		return
+		return f, fmt.Errorf("%w: want multipart/form-data with a video part", errUnsupportedMedia)
 	}
 	if params["boundary"] == "" {
-		s.fail(w, r, badRequest("bad_multipart", "multipart/form-data without a boundary"))
-		return
+		return f, badRequest("bad_multipart", "multipart/form-data without a boundary")
 	}
-	f := &form{values: url.Values{}}
-	defer f.cleanup()
 	if err := s.readMultipart(w, r, s.cfg.MaxUploadBytes+multipartSlack, f, true); err != nil {
-		s.fail(w, r, err)
-		return
+		return f, err
 	}
 	s.metrics.uploadBytes.Add(float64(f.videoSize))
 	switch {
 	case f.video == "":
-		s.fail(w, r, badRequest("missing_video", "missing the video file part"))
-		return
+		return f, badRequest("missing_video", "missing the video file part")
 	case f.videoSize == 0:
-		s.fail(w, r, badRequest("empty_input", "the video file is empty"))
+		return f, badRequest("empty_input", "the video file is empty")
+	}
+	return f, nil
+}
+
+func (s *Server) handleSubmitFile(w http.ResponseWriter, r *http.Request, owner string) {
+	f, err := s.readVideoUpload(w, r, owner)
+	defer f.cleanup()
+	if err != nil {
+		s.fail(w, r, err)
 		return
 	}
 	p, err := s.params(r, f.values)
