@@ -279,7 +279,7 @@ func (p *pipeline) openOutput(muxOpts map[string]string, configure func(ost *ast
 	}
 	p.defer_(ioc.Free)
 	ofc.SetPb(ioc)
-	_, detach := attach(p.o.Logger, ofc)
+	_, detach := attach(p.o.Logger, formatContextPtr(ofc))
 	p.defer_(detach)
 	ost := ofc.NewStream(nil)
 	if ost == nil {

@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -363,4 +365,51 @@ func mustRead(t *testing.T, p string) []byte {
 	b, err := os.ReadFile(p)
 	require.NoError(t, err)
 	return b
+}
+
+// recordHandler keeps the records a slog.Logger receives.
+type recordHandler struct {
+	mu   sync.Mutex
+	recs []slog.Record
+}
+
+func (h *recordHandler) Enabled(context.Context, slog.Level) bool { return true }
+func (h *recordHandler) Handle(_ context.Context, r slog.Record) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.recs = append(h.recs, r)
+	return nil
+}
+func (h *recordHandler) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h *recordHandler) WithGroup(string) slog.Handler      { return h }
+
+// TestLogAttribution: FFmpeg's lines about an extraction reach that
+// extraction's Logger, and the error it returns carries FFmpeg's reason.
+func TestLogAttribution(t *testing.T) {
+	t.Parallel()
+	b := mustRead(t, testmedia.Video(t, testmedia.Spec{Container: "mp4", Seconds: 2}))
+	moov := bytes.LastIndex(b, []byte("moov"))
+	require.Positive(t, moov)
+	cut := filepath.Join(t.TempDir(), "cut.mp4")
+	require.NoError(t, os.WriteFile(cut, b[:moov-4], 0o644))
+	h := &recordHandler{}
+	_, err := extract.ExtractFile(context.Background(), filepath.Join(t.TempDir(), "o.mp3"), cut, &extract.Options{Logger: slog.New(h)})
+	require.ErrorIs(t, err, extract.ErrInvalidInput)
+	assert.Contains(t, err.Error(), "moov atom not found", "FFmpeg's reason is in the error")
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	require.NotEmpty(t, h.recs, "FFmpeg's lines reach the extraction's logger")
+	var found bool
+	for _, r := range h.recs {
+		if strings.Contains(r.Message, "moov atom not found") {
+			found = true
+			r.Attrs(func(a slog.Attr) bool {
+				if a.Key == "ffmpeg" {
+					assert.Contains(t, a.Value.String(), "mov", "the FFmpeg class that logged it")
+				}
+				return true
+			})
+		}
+	}
+	assert.True(t, found)
 }

@@ -130,7 +130,7 @@ func openInput(ctx context.Context, src source, lim Limits, lg *slog.Logger) (_ 
 	fc.SetIOInterrupter(ii)
 	stop := context.AfterFunc(ctx, ii.Interrupt)
 	in.closers = append(in.closers, func() { stop() })
-	sk, detach := attach(lg, fc)
+	sk, detach := attach(lg, formatContextPtr(fc))
 	in.log = sk
 	in.closers = append(in.closers, detach)
 

@@ -1,23 +1,30 @@
 package extract
 
+//#cgo pkg-config: libavutil
+//#include <stdlib.h>
+//void audex_set_log_callback(void);
+import "C"
+
 import (
 	"context"
 	"log/slog"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"unsafe"
 
 	"github.com/asticode/go-astiav"
 )
 
 // FFmpeg's log callback is process-global. It is installed once, on first
-// use; each line is attributed to the extraction whose FFmpeg object logged
-// it and goes to that extraction's Options.Logger. Lines from objects audex
-// does not own (or with no Logger) are dropped.
+// use; each line is attributed to the extraction whose FFmpeg object (format
+// or codec context) logged it, through the object's C address, and goes to
+// that extraction's Options.Logger; the last error line is also kept to
+// explain a failure. Lines from objects audex does not own are dropped.
 
 var (
 	logOnce  sync.Once
-	logSinks sync.Map // astiav.Classer -> *slog.Logger
+	logSinks sync.Map // uintptr (C object) -> *sink
 	logLevel atomic.Int32
 )
 
@@ -48,39 +55,36 @@ var installed atomic.Bool
 func installLog() {
 	logOnce.Do(func() {
 		astiav.SetLogLevel(astiav.LogLevel(logLevel.Load()))
-		astiav.SetLogCallback(func(c astiav.Classer, l astiav.LogLevel, _, msg string) {
-			if c == nil {
-				return
-			}
-			v, ok := logSinks.Load(c)
-			if !ok {
-				return
-			}
-			sk := v.(*sink)
-			if l <= astiav.LogLevelError {
-				sk.last.Store(strings.TrimSpace(msg))
-			}
-			lg := sk.lg
-			if lg == nil {
-				return
-			}
-			level := slog.LevelDebug
-			switch {
-			case l <= astiav.LogLevelError:
-				level = slog.LevelError
-			case l <= astiav.LogLevelWarning:
-				level = slog.LevelWarn
-			case l <= astiav.LogLevelInfo:
-				level = slog.LevelInfo
-			}
-			name := ""
-			if cl := c.Class(); cl != nil {
-				name = cl.Name()
-			}
-			lg.Log(context.Background(), level, strings.TrimSpace(msg), "ffmpeg", name)
-		})
+		C.audex_set_log_callback()
 		installed.Store(true)
 	})
+}
+
+//export audexLogLine
+func audexLogLine(ptr unsafe.Pointer, level C.int, class, msg *C.char) {
+	v, ok := logSinks.Load(uintptr(ptr))
+	if !ok {
+		return
+	}
+	sk := v.(*sink)
+	l := astiav.LogLevel(level)
+	text := strings.TrimSpace(C.GoString(msg))
+	if l <= astiav.LogLevelError {
+		sk.last.Store(text)
+	}
+	if sk.lg == nil {
+		return
+	}
+	lv := slog.LevelDebug
+	switch {
+	case l <= astiav.LogLevelError:
+		lv = slog.LevelError
+	case l <= astiav.LogLevelWarning:
+		lv = slog.LevelWarn
+	case l <= astiav.LogLevelInfo:
+		lv = slog.LevelInfo
+	}
+	sk.lg.Log(context.Background(), lv, text, "ffmpeg", C.GoString(class))
 }
 
 // sink receives the lines one FFmpeg object logs: they go to the
@@ -96,10 +100,17 @@ func (s *sink) lastError() string {
 	return v
 }
 
-// attach routes FFmpeg lines logged by obj to a sink until the returned func
-// runs.
-func attach(lg *slog.Logger, obj astiav.Classer) (*sink, func()) {
+// attach routes FFmpeg lines logged by the C object at obj to a sink until
+// the returned func runs.
+func attach(lg *slog.Logger, obj unsafe.Pointer) (*sink, func()) {
 	s := &sink{lg: lg}
-	logSinks.Store(obj, s)
-	return s, func() { logSinks.Delete(obj) }
+	logSinks.Store(uintptr(obj), s)
+	return s, func() { logSinks.Delete(uintptr(obj)) }
+}
+
+// formatContextPtr is fc's C address. go-astiav v0.39.0 exposes none for a
+// format context; its FormatContext struct holds exactly that pointer as its
+// only field (TestLogAttribution fails if the layout changes).
+func formatContextPtr(fc *astiav.FormatContext) unsafe.Pointer {
+	return unsafe.Pointer(*(**C.char)(unsafe.Pointer(fc)))
 }

@@ -106,7 +106,7 @@ func (t *transcoder) openDecoder() error {
 	}
 	dec.SetThreadCount(t.o.Limits.DecoderThreads)
 	setPktTimebase(dec, t.st.TimeBase())
-	_, detach := attach(t.o.Logger, dec)
+	_, detach := attach(t.o.Logger, dec.UnsafePointer())
 	t.defer_(detach)
 	if err := dec.Open(codec, nil); err != nil {
 		return fmt.Errorf("open decoder %s: %w: %w", codec.Name(), ErrInvalidInput, err)
@@ -155,7 +155,7 @@ func (t *transcoder) openEncoder() error {
 	if of := astiav.FindOutputFormat(t.spec.muxer); of != nil && of.Flags().Has(astiav.IOFormatFlagGlobalheader) {
 		enc.SetFlags(enc.Flags().Add(astiav.CodecContextFlagGlobalHeader))
 	}
-	_, detach := attach(t.o.Logger, enc)
+	_, detach := attach(t.o.Logger, enc.UnsafePointer())
 	t.defer_(detach)
 	var opts *astiav.Dictionary
 	if t.spec.vbrQuality > 0 && params.bitrate == 0 {

@@ -108,7 +108,7 @@ func TestPoolExtract(t *testing.T) {
 		first := job.records()[0]
 		assert.Equal(t, slog.LevelError, first.level)
 		assert.Equal(t, "moov atom not found", first.msg)
-		assert.Equal(t, "AVFormatContext", first.attrs["ffmpeg"])
+		assert.Equal(t, "mov,mp4,m4a,3gp,3g2,mj2", first.attrs["ffmpeg"], "the demuxer that said it")
 		for _, r := range pool.records() {
 			assert.NotEqual(t, "moov atom not found", r.msg, "job records go to the job's logger only")
 		}
