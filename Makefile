@@ -64,6 +64,9 @@ test: deps browser fmt-check vet
 	@# cap is only applied outside the race detector, so both builds run.
 	$(WITH) $(GO) test -race -count=1 -tags audexfault ./internal/worker
 	$(WITH) $(GO) test -count=1 -tags audexfault ./internal/worker
+	@# Every fuzz target for a few seconds on its committed corpus (make
+	@# fuzz runs them long).
+	@$(MAKE) --no-print-directory fuzz-short
 
 bench: deps
 	$(WITH) $(GO) test -run '^$$' -bench . -benchtime 20x -timeout 60m ./extract
