@@ -194,4 +194,18 @@ func TestQueueOverflow(t *testing.T) {
 	st, err := b.m.Stats()
 	require.NoError(t, err)
 	assert.Equal(t, 100, st.Queued, fmt.Sprintf("%+v", st))
+
+	// With the queue full, a new upload is refused before its body is read.
+	body, n, ct := holdUpload(64 << 20)
+	counted := &countingReader{r: body}
+	req, _ := http.NewRequest(http.MethodPost, b.url("/job/extract/video/audio/file"), counted)
+	req.ContentLength = n
+	req.Header.Set("Content-Type", ct)
+	req.Header.Set(TokenHeader, tokenA)
+	resp, err := b.client.Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusTooManyRequests, resp.StatusCode)
+	assert.Less(t, counted.n.Load(), int64(8<<20), "the 64 MiB body was not read before the refusal")
 }
+

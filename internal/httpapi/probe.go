@@ -32,7 +32,7 @@ type probeBody struct {
 // counted against the owner's submit rate, since it costs as much), probes it
 // and forgets it.
 func (s *Server) handleProbe(w http.ResponseWriter, r *http.Request, owner string) {
-	f, err := s.readVideoUpload(w, r, owner)
+	f, err := s.readVideoUpload(w, r, owner, false)
 	defer f.cleanup()
 	if err != nil {
 		s.fail(w, r, err)

@@ -95,10 +95,18 @@ func (f *form) cleanup() {
 // readVideoUpload admits the owner and streams a multipart upload with a
 // non-empty video part to a temp file. The caller must call the form's
 // cleanup, error or not.
-func (s *Server) readVideoUpload(w http.ResponseWriter, r *http.Request, owner string) (*form, error) {
+func (s *Server) readVideoUpload(w http.ResponseWriter, r *http.Request, owner string, forJob bool) (*form, error) {
 	f := &form{values: url.Values{}}
 	if err := s.admit(owner); err != nil {
 		return f, err
+	}
+	if forJob {
+		// Refuse at once when the queue is already full, before reading
+		// (and storing) a body that could only be refused afterwards. The
+		// submit after the upload still decides: the queue may fill meanwhile.
+		if st, err := s.m.Stats(); err == nil && st.QueueSize > 0 && st.Queued >= st.QueueSize {
+			return f, jobs.ErrQueueFull
+		}
 	}
 	mediaType, params, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil || mediaType != "multipart/form-data" {
@@ -121,7 +129,7 @@ func (s *Server) readVideoUpload(w http.ResponseWriter, r *http.Request, owner s
 }
 
 func (s *Server) handleSubmitFile(w http.ResponseWriter, r *http.Request, owner string) {
-	f, err := s.readVideoUpload(w, r, owner)
+	f, err := s.readVideoUpload(w, r, owner, true)
 	defer f.cleanup()
 	if err != nil {
 		s.fail(w, r, err)
