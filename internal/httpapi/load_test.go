@@ -208,4 +208,3 @@ func TestQueueOverflow(t *testing.T) {
 	assert.Equal(t, http.StatusTooManyRequests, resp.StatusCode)
 	assert.Less(t, counted.n.Load(), int64(8<<20), "the 64 MiB body was not read before the refusal")
 }
-
