@@ -303,6 +303,36 @@ func TestSlowAndAbandonedClients(t *testing.T) {
 		settled(t, g0, fds0, "after the stalled body")
 	})
 
+	t.Run("c trickling body", func(t *testing.T) {
+		// A byte every 20 ms, never idle for the deadline but far below the
+		// minimum progress: cut within the deadline (plus one renewal).
+		conn := startUpload(t, addr, 1<<20, 1)
+		defer conn.Close()
+		start := time.Now()
+		stop := make(chan struct{})
+		go func() {
+			for {
+				select {
+				case <-stop:
+					return
+				case <-time.After(20 * time.Millisecond):
+					if _, err := conn.Write([]byte{'v'}); err != nil {
+						return
+					}
+				}
+			}
+		}()
+		defer close(stop)
+		conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+		resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+		require.NoError(t, err)
+		resp.Body.Close()
+		assert.Equal(t, http.StatusRequestTimeout, resp.StatusCode)
+		assert.Less(t, time.Since(start), 2*500*time.Millisecond+time.Second)
+		conn.Close()
+		assert.Empty(t, uploads())
+	})
+
 	// Nothing of it became a job.
 	req, _ := http.NewRequest(http.MethodGet, "http://"+addr+"/metrics", nil)
 	resp, err := http.DefaultClient.Do(req)

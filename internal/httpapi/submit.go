@@ -371,22 +371,37 @@ func (s *Server) readURLForm(w http.ResponseWriter, r *http.Request) (url.Values
 }
 
 // idleBody extends the connection's read deadline while data flows, so an
-// upload may be long but never stalled for more than idle.
+// upload may be long but never stalled for more than idle, nor trickling
+// slower than minUploadProgress per idle period (a slowloris body that sends
+// a byte now and then would otherwise hold its connection and temp file until
+// the size limit).
 type idleBody struct {
 	io.ReadCloser
 	rc      *http.ResponseController
 	idle    time.Duration
 	renewed time.Time
+	since   int64 // bytes read since the deadline was last extended
 }
 
+// minUploadProgress is what an upload must deliver per idle period (at the
+// default 30 s, about 550 bytes a second) to keep its connection.
+const minUploadProgress = 16 << 10
+
 func (b *idleBody) Read(p []byte) (int, error) {
-	// Renewing costs a timer reset; a quarter of the period is precise
-	// enough and keeps it off the per-read path of a fast upload.
-	if now := time.Now(); now.Sub(b.renewed) > b.idle/4 {
+	now := time.Now()
+	if b.renewed.IsZero() {
 		b.rc.SetReadDeadline(now.Add(b.idle))
 		b.renewed = now
 	}
-	return b.ReadCloser.Read(p)
+	n, err := b.ReadCloser.Read(p)
+	b.since += int64(n)
+	// Renewing costs a timer reset; a quarter of the period is precise
+	// enough and keeps it off the per-read path of a fast upload.
+	if b.since >= minUploadProgress && now.Sub(b.renewed) > b.idle/4 {
+		b.rc.SetReadDeadline(now.Add(b.idle))
+		b.renewed, b.since = now, 0
+	}
+	return n, err
 }
 
 func truncate(s string, n int) string {
