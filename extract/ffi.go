@@ -13,6 +13,8 @@ package extract
 //static int audex_pkt_encrypted(AVPacket *p) {
 //	return av_packet_get_side_data(p, AV_PKT_DATA_ENCRYPTION_INFO, NULL) != NULL;
 //}
+//#include <libavutil/opt.h>
+//static int audex_shut_protocols(void *fc) { return av_opt_set(fc, "protocol_whitelist", "none", 0); }
 //static int audex_initial_padding(AVCodecContext *c) { return c->initial_padding; }
 //static int audex_small_last_frame(AVCodecContext *c) {
 //	return (c->codec->capabilities & (AV_CODEC_CAP_SMALL_LAST_FRAME | AV_CODEC_CAP_VARIABLE_FRAME_SIZE)) != 0;
@@ -88,6 +90,12 @@ func profileName(id astiav.CodecID, p astiav.Profile) string {
 func packetEncrypted(p *astiav.Packet) bool {
 	c := *(**C.AVPacket)(unsafe.Pointer(p))
 	return c != nil && C.audex_pkt_encrypted(c) != 0
+}
+
+// shutProtocols empties fc's protocol whitelist: any later nested open is
+// refused.
+func shutProtocols(fc *astiav.FormatContext) error {
+	return avErr(int(C.audex_shut_protocols(formatContextPtr(fc))))
 }
 
 func acceptsSmallLastFrame(cc *astiav.CodecContext) bool {
