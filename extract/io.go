@@ -152,12 +152,11 @@ func (r *reader) sizeOf() (int64, error) {
 // an anonymous temporary file: backward seeks replay from the file, forward
 // seeks (an MP4 index at the end) read ahead through it.
 type spool struct {
-	src  io.Reader
-	f    *os.File
-	n    int64 // bytes spooled so far
-	pos  int64
-	eof  bool
-	werr error
+	src io.Reader
+	f   *os.File
+	n   int64 // bytes spooled so far
+	pos int64
+	eof bool
 }
 
 func newSpool(src io.Reader, dir string) (*spool, error) {

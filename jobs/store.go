@@ -11,6 +11,7 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
 )
 
 // store keeps job records and the queue. It is the seam for scaling out:
@@ -57,7 +58,7 @@ type boltStore struct {
 
 func openBolt(path string) (*boltStore, error) {
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
-	if errors.Is(err, bolt.ErrTimeout) {
+	if errors.Is(err, berrors.ErrTimeout) {
 		return nil, fmt.Errorf("jobs: open store %s: in use by another process: %w", path, err)
 	}
 	if err != nil {

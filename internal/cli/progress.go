@@ -61,14 +61,6 @@ func (b *bar) set(f float64, desc string) {
 	b.pb.Set(int(min(max(f, 0), 1) * barSteps))
 }
 
-// writer counts bytes written through it on a bytes bar.
-func (b *bar) writer(w io.Writer) io.Writer {
-	if b == nil {
-		return w
-	}
-	return io.MultiWriter(w, b.pb)
-}
-
 // reader counts bytes read through it on a bytes bar.
 func (b *bar) reader(r io.Reader) io.Reader {
 	if b == nil {
