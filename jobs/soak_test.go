@@ -40,11 +40,16 @@ func TestSoak(t *testing.T) {
 	// buffer or a frame per job. The full run's steady state (measured:
 	// 0.4-0.5 MiB per 1,000 jobs) holds the table's bound.
 	total, warmup, every, bound := 150, 50, 10, 25.0 // bound in MiB per 1,000 jobs
+	// Go never retires an OS thread it made for a blocked cgo call, so one
+	// burst of load during the short run leaves a few more behind; the full
+	// run, measured on a quiet machine, holds the table's ±2.
+	threadSlack := 8
 	if s := os.Getenv(soakJobsEnv); s != "" {
 		n, err := strconv.Atoi(s)
 		require.NoError(t, err, soakJobsEnv)
 		require.GreaterOrEqual(t, n, 400, "%s: the full soak needs 200 warm-up jobs and as many to measure", soakJobsEnv)
 		total, warmup, every, bound = n, 200, 25, 1.0
+		threadSlack = 2
 	} else if testing.Short() {
 		t.Skip("soak")
 	}
@@ -114,7 +119,7 @@ func TestSoak(t *testing.T) {
 	t.Logf("soak: goroutines %d -> %d, fds %d -> %d, threads %d -> %d", g0, g1, fds0, fds1, th0, th1)
 	assert.Less(t, slope, bound, "RSS must stop growing")
 	assert.LessOrEqual(t, fds1, fds0+2, "file descriptors back to baseline")
-	assert.LessOrEqual(t, th1, th0+2, "threads back to baseline")
+	assert.LessOrEqual(t, th1, th0+threadSlack, "threads back to baseline")
 	for _, d := range []string{inputsDir, tmpDir, resultsDir} {
 		es, err := os.ReadDir(m.dir + "/" + d)
 		require.NoError(t, err)
