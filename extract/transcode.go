@@ -237,6 +237,9 @@ func (t *transcoder) allocFrames() error {
 	if err := t.encFrame.AllocBuffer(0); err != nil {
 		return fmt.Errorf("allocating encoder frame: %w", err)
 	}
+	// The resampler is replaced on rewinds and layout changes; whichever
+	// is current when the pipeline closes is freed here.
+	t.defer_(t.freeResampler)
 	return t.newResampler()
 }
 
@@ -263,7 +266,6 @@ func (t *transcoder) freeResampler() {
 // what a cut at its start does. Decoding from the beginning is the fallback
 // whenever the demuxer cannot land early enough.
 func (t *transcoder) seek() error {
-	t.defer_(t.freeResampler)
 	rate := t.params.rate
 	target := float64(t.winStart)/float64(rate) - prerollSeconds
 	if target <= 0 {
