@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/audex/audex/extract"
+	"github.com/audex/audex/internal/testmedia"
 )
 
 // fuzzLimits bound the media fuzz targets' work per input.
@@ -90,7 +91,7 @@ func FuzzWAVHeaderPatch(f *testing.F) {
 			s := int16(8000 * math.Sin(2*math.Pi*440*float64(i/2)/float64(rate)))
 			binary.LittleEndian.PutUint16(pcm[i:], uint16(s))
 		}
-		wav := append(wavHeader(rate, channels, uint32(len(pcm))), pcm...)
+		wav := append(testmedia.WAVHeader(rate, channels, uint32(len(pcm))), pcm...)
 		w := []int{1, 2, 4}[int(width)%3]
 		at := int(off) % (hdr - w + 1)
 		var b [4]byte
@@ -115,7 +116,7 @@ func TestUnspecifiedLayoutConverted(t *testing.T) {
 		bits       byte
 		rate, want int
 	}{{"8-bit to 16-bit", 8, 0, 8000}, {"16-bit to 16 kHz", 16, 16000, 16000}, {"8-bit to 22050 Hz", 8, 22050, 22050}} {
-		wav := append(wavHeader(8000, 1, 8000), make([]byte, 8000)...)
+		wav := append(testmedia.WAVHeader(8000, 1, 8000), make([]byte, 8000)...)
 		wav[34] = c.bits
 		var out bytes.Buffer
 		res, err := extract.Extract(context.Background(), &out, bytes.NewReader(wav), &extract.Options{Format: extract.WAV, SampleRate: c.rate})
@@ -125,7 +126,7 @@ func TestUnspecifiedLayoutConverted(t *testing.T) {
 	}
 	// Channels of unknown positions beyond the standard layouts cannot be
 	// mixed down (to MP3's two): a typed refusal, not a resampler error.
-	wav := append(wavHeader(8000, 64, 64*2*100), make([]byte, 64*2*100)...)
+	wav := append(testmedia.WAVHeader(8000, 64, 64*2*100), make([]byte, 64*2*100)...)
 	_, err := extract.Extract(context.Background(), io.Discard, bytes.NewReader(wav), &extract.Options{Format: extract.MP3})
 	require.ErrorIs(t, err, extract.ErrUnsupportedInput)
 }

@@ -3,7 +3,6 @@ package extract_test
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
 	"errors"
 	"math/rand/v2"
 	"os"
@@ -44,24 +43,6 @@ func extractTo(t *testing.T, src string, o *extract.Options) (*extract.Result, *
 		return nil, nil, err
 	}
 	return res, testmedia.Decode(t, out), nil
-}
-
-// wavHeader builds a canonical 44-byte PCM WAV header.
-func wavHeader(rate, channels uint32, dataSize uint32) []byte {
-	var b bytes.Buffer
-	b.WriteString("RIFF")
-	binary.Write(&b, binary.LittleEndian, uint32(36+dataSize))
-	b.WriteString("WAVEfmt ")
-	binary.Write(&b, binary.LittleEndian, uint32(16))
-	binary.Write(&b, binary.LittleEndian, uint16(1))
-	binary.Write(&b, binary.LittleEndian, uint16(channels))
-	binary.Write(&b, binary.LittleEndian, rate)
-	binary.Write(&b, binary.LittleEndian, rate*channels*2)
-	binary.Write(&b, binary.LittleEndian, uint16(channels*2))
-	binary.Write(&b, binary.LittleEndian, uint16(16))
-	b.WriteString("data")
-	binary.Write(&b, binary.LittleEndian, dataSize)
-	return b.Bytes()
 }
 
 func TestHostileInputs(t *testing.T) {
@@ -155,7 +136,7 @@ func TestHostileInputs(t *testing.T) {
 	t.Run("B7 huge claimed size", func(t *testing.T) {
 		t.Parallel()
 		pcm := make([]byte, 44100*2) // 1 s mono of silence
-		src := writeFile(t, "huge.wav", append(wavHeader(44100, 1, 0xFFFFFFFF), pcm...))
+		src := writeFile(t, "huge.wav", append(testmedia.WAVHeader(44100, 1, 0xFFFFFFFF), pcm...))
 		res, a, err := extractTo(t, src, nil)
 		require.NoError(t, err)
 		assert.Equal(t, 44100, a.Frames())
@@ -172,7 +153,7 @@ func TestHostileInputs(t *testing.T) {
 			{0, 1, false}, {7, 1, true}, {384000, 1, true}, {1<<31 - 1, 1, false},
 			{44100, 0, false}, {44100, 64, true}, {44100, 1023, false},
 		} {
-			src := writeFile(t, "p.wav", append(wavHeader(c.rate, c.ch, uint32(len(pcm))), pcm...))
+			src := writeFile(t, "p.wav", append(testmedia.WAVHeader(c.rate, c.ch, uint32(len(pcm))), pcm...))
 			_, _, err := extractTo(t, src, &extract.Options{Format: extract.WAV})
 			if c.ok {
 				assert.NoError(t, err, "rate %d channels %d", c.rate, c.ch)

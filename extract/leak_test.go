@@ -63,7 +63,7 @@ func TestNoLeaks(t *testing.T) {
 		}
 	}
 	const warmup, total, every = 300, 1000, 25
-	fds0, g0 := countFDs(), runtime.NumGoroutine()
+	fds0, g0 := testmedia.FDs(), runtime.NumGoroutine()
 	var xs, ys []float64
 	for i := range total {
 		job(i)
@@ -73,31 +73,13 @@ func TestNoLeaks(t *testing.T) {
 			t.Logf("%d %.2f", i, ys[len(ys)-1]/(1<<20))
 		}
 	}
-	slope := slopeOf(xs, ys) * 1000 / (1 << 20) // MiB per 1,000 jobs
+	slope := testmedia.Slope(xs, ys) * 1000 / (1 << 20) // MiB per 1,000 jobs
 	t.Logf("RSS %0.1f MiB -> %0.1f MiB, slope %.3f MiB per 1,000 jobs", ys[0]/(1<<20), ys[len(ys)-1]/(1<<20), slope)
 	// A leaked frame, packet or codec context per job shows as tens of MiB
 	// per 1,000 jobs; what stays below this bound is malloc settling
 	// (measured here: 1.4-1.6 MiB per 1,000 jobs, flattening). The longer
 	// soak holds a tighter bound.
 	assert.Less(t, slope, 3.0, "RSS must stop growing")
-	assert.LessOrEqual(t, countFDs(), fds0+2, "file descriptors back to baseline")
+	assert.LessOrEqual(t, testmedia.FDs(), fds0+2, "file descriptors back to baseline")
 	assert.LessOrEqual(t, runtime.NumGoroutine(), g0+2, "goroutines back to baseline")
-}
-
-func countFDs() int {
-	e, _ := os.ReadDir("/proc/self/fd")
-	return len(e)
-}
-
-// slopeOf is the least-squares slope of ys over xs.
-func slopeOf(xs, ys []float64) float64 {
-	var sx, sy, sxx, sxy float64
-	n := float64(len(xs))
-	for i := range xs {
-		sx += xs[i]
-		sy += ys[i]
-		sxx += xs[i] * xs[i]
-		sxy += xs[i] * ys[i]
-	}
-	return (n*sxy - sx*sy) / (n*sxx - sx*sx)
 }

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/audex/audex/extract"
+	"github.com/audex/audex/internal/testmedia"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 )
@@ -29,14 +30,14 @@ func TestMain(m *testing.M) {
 		r.Close()
 		w.Close()
 	}
-	fds := countFDs()
+	fds := testmedia.FDs()
 	code := m.Run()
 	if code == 0 {
 		if err := goleak.Find(); err != nil {
 			fmt.Fprintln(os.Stderr, "leaked goroutines:", err)
 			code = 1
 		}
-		if n := countFDs(); n > fds {
+		if n := testmedia.FDs(); n > fds {
 			fmt.Fprintf(os.Stderr, "leaked file descriptors: %d open before the tests, %d after: %v\n", fds, n, fdTargets())
 			code = 1
 		}
@@ -52,14 +53,6 @@ func fdTargets() []string {
 		ts = append(ts, t)
 	}
 	return ts
-}
-
-func countFDs() int {
-	es, err := os.ReadDir("/proc/self/fd")
-	if err != nil {
-		return 0
-	}
-	return len(es)
 }
 
 // fake is a controllable Extractor. What it does is written in the job's

@@ -5,12 +5,10 @@ package jobs
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"log/slog"
 	"os"
 	"runtime"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -95,7 +93,7 @@ func TestSoak(t *testing.T) {
 	for i := range warmup {
 		job(i)
 	}
-	g0, fds0, th0 := runtime.NumGoroutine(), countFDs(), threads(t)
+	g0, fds0, th0 := runtime.NumGoroutine(), testmedia.FDs(), testmedia.Threads()
 	var xs, ys []float64
 	measured := time.Now()
 	for i := warmup; i < total; i++ {
@@ -110,9 +108,9 @@ func TestSoak(t *testing.T) {
 	// Let the last job's goroutines (its watchers, the extraction's) end.
 	require.Eventually(t, func() bool { return runtime.NumGoroutine() <= g0+2 }, 5*time.Second, 10*time.Millisecond,
 		"goroutines back to baseline: %d after warm-up, %d now", g0, runtime.NumGoroutine())
-	g1, fds1, th1 := runtime.NumGoroutine(), countFDs(), threads(t)
+	g1, fds1, th1 := runtime.NumGoroutine(), testmedia.FDs(), testmedia.Threads()
 
-	slope := slopeOf(xs, ys) * 1000 / (1 << 20)
+	slope := testmedia.Slope(xs, ys) * 1000 / (1 << 20)
 	t.Logf("soak: %d jobs (%d warm-up) in %v, %.0f jobs/s after warm-up", total, warmup, time.Since(start).Round(time.Millisecond),
 		float64(total-warmup)/elapsed.Seconds())
 	t.Logf("soak: RSS %.1f MiB -> %.1f MiB, slope %.3f MiB per 1,000 jobs (bound %.1f)", ys[0]/(1<<20), ys[len(ys)-1]/(1<<20), slope, bound)
@@ -132,36 +130,4 @@ func readFixture(t *testing.T, path string) []byte {
 	b, err := os.ReadFile(path)
 	require.NoError(t, err)
 	return b
-}
-
-// threads is the process's OS thread count.
-func threads(t *testing.T) int {
-	t.Helper()
-	b, err := os.ReadFile("/proc/self/status")
-	require.NoError(t, err)
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "Threads:"); ok {
-			n, err := strconv.Atoi(strings.TrimSpace(v))
-			require.NoError(t, err)
-			return n
-		}
-	}
-	t.Fatal("no Threads: line in /proc/self/status")
-	return 0
-}
-
-// slopeOf is the least-squares slope of ys over xs.
-func slopeOf(xs, ys []float64) float64 {
-	var sx, sy, sxx, sxy float64
-	n := float64(len(xs))
-	for i := range xs {
-		sx += xs[i]
-		sy += ys[i]
-		sxx += xs[i] * xs[i]
-		sxy += xs[i] * ys[i]
-	}
-	if d := n*sxx - sx*sx; d != 0 {
-		return (n*sxy - sx*sy) / d
-	}
-	panic(fmt.Sprintf("slope of %d points", len(xs)))
 }

@@ -194,13 +194,8 @@ func serveForFaults(t *testing.T, mutate func(*Config)) (addr string, dir string
 // their baseline plus 2.
 func settled(t *testing.T, g0, fds0 int, what string) {
 	t.Helper()
-	require.Eventually(t, func() bool { return runtime.NumGoroutine() <= g0+2 && countFDs() <= fds0+2 }, 10*time.Second, 10*time.Millisecond,
-		"%s: goroutines %d (baseline %d), fds %d (baseline %d)", what, runtime.NumGoroutine(), g0, countFDs(), fds0)
-}
-
-func countFDs() int {
-	es, _ := os.ReadDir("/proc/self/fd")
-	return len(es)
+	require.Eventually(t, func() bool { return runtime.NumGoroutine() <= g0+2 && testmedia.FDs() <= fds0+2 }, 10*time.Second, 10*time.Millisecond,
+		"%s: goroutines %d (baseline %d), fds %d (baseline %d)", what, runtime.NumGoroutine(), g0, testmedia.FDs(), fds0)
 }
 
 // TestSlowAndAbandonedClients is F4 against a served instance with a
@@ -225,7 +220,7 @@ func TestSlowAndAbandonedClients(t *testing.T) {
 	}
 	require.Equal(t, http.StatusOK, get("/healthz"))
 	http.DefaultClient.CloseIdleConnections()
-	g0, fds0 := runtime.NumGoroutine(), countFDs()
+	g0, fds0 := runtime.NumGoroutine(), testmedia.FDs()
 
 	t.Run("a abandoned upload", func(t *testing.T) {
 		conn := startUpload(t, addr, 20<<20, 10<<20)
@@ -275,7 +270,7 @@ func TestSlowAndAbandonedClients(t *testing.T) {
 				took := time.Since(start)
 				mu.Lock()
 				slowest = max(slowest, took)
-				peakFDs = max(peakFDs, countFDs())
+				peakFDs = max(peakFDs, testmedia.FDs())
 				mu.Unlock()
 				assert.Less(t, took, timeout+time.Second, "closed within ReadHeaderTimeout + 1 s")
 			})

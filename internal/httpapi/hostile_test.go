@@ -221,24 +221,6 @@ func readFixture(t *testing.T, path string) []byte {
 	return b
 }
 
-// wavHeader builds a canonical 44-byte PCM WAV header.
-func wavHeader(rate, channels, dataSize uint32) []byte {
-	var b bytes.Buffer
-	b.WriteString("RIFF")
-	binary.Write(&b, binary.LittleEndian, 36+dataSize)
-	b.WriteString("WAVEfmt ")
-	binary.Write(&b, binary.LittleEndian, uint32(16))
-	binary.Write(&b, binary.LittleEndian, uint16(1))
-	binary.Write(&b, binary.LittleEndian, uint16(channels))
-	binary.Write(&b, binary.LittleEndian, rate)
-	binary.Write(&b, binary.LittleEndian, rate*channels*2)
-	binary.Write(&b, binary.LittleEndian, uint16(channels*2))
-	binary.Write(&b, binary.LittleEndian, uint16(16))
-	b.WriteString("data")
-	binary.Write(&b, binary.LittleEndian, dataSize)
-	return b.Bytes()
-}
-
 // flipBytes returns a copy of b with about 1 byte in 100 after offset from
 // changed, reproducibly.
 func flipBytes(b []byte, from int, seed uint64) []byte {
@@ -394,7 +376,7 @@ func hostileCorpus(t *testing.T, isolated bool) {
 
 	t.Run("B7 huge claimed sizes", func(t *testing.T) {
 		pcm := make([]byte, 44100*2) // 1 s of mono silence
-		o := b.hostile(t, append(wavHeader(44100, 1, 0xFFFFFFFF), pcm...), "huge.wav")
+		o := b.hostile(t, append(testmedia.WAVHeader(44100, 1, 0xFFFFFFFF), pcm...), "huge.wav")
 		require.Equal(t, statusSuccessful, o.status, o.code)
 		assert.Equal(t, 44100, o.audio.Frames(), "the audio actually present")
 		within(t, o, 2*time.Second)
@@ -416,7 +398,7 @@ func hostileCorpus(t *testing.T, isolated bool) {
 			{0, 1, jobs.CodeInvalidInput}, {7, 1, ""}, {384000, 1, ""}, {1<<31 - 1, 1, jobs.CodeUnsupportedInput},
 			{44100, 0, jobs.CodeUnsupportedInput}, {44100, 64, ""}, {44100, 1023, jobs.CodeUnsupportedInput},
 		} {
-			o := b.hostile(t, append(wavHeader(c.rate, c.ch, uint32(len(pcm))), pcm...), fmt.Sprintf("r%d-c%d.wav", c.rate, c.ch))
+			o := b.hostile(t, append(testmedia.WAVHeader(c.rate, c.ch, uint32(len(pcm))), pcm...), fmt.Sprintf("r%d-c%d.wav", c.rate, c.ch))
 			assert.Equal(t, c.code, o.code, "rate %d channels %d: %v", c.rate, c.ch, o.st["message"])
 			within(t, o, 2*time.Second)
 		}
