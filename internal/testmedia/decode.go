@@ -56,22 +56,12 @@ func Decode(t testing.TB, path string) *Audio {
 
 // DecodeFile is Decode without a testing.TB.
 func DecodeFile(path string) (*Audio, error) {
-	fc := astiav.AllocFormatContext()
-	if fc == nil {
-		return nil, errors.New("alloc format context")
-	}
-	defer fc.Free()
-	if err := fc.OpenInput(path, nil, nil); err != nil {
-		return nil, err
-	}
-	defer fc.CloseInput()
-	if err := fc.FindStreamInfo(nil); err != nil {
-		return nil, err
-	}
-	st, codec, err := fc.FindBestStream(astiav.MediaTypeAudio, -1, -1)
+	fc, st, codec, err := openBestAudio(path)
 	if err != nil {
 		return nil, err
 	}
+	defer fc.Free()
+	defer fc.CloseInput()
 	dec := astiav.AllocCodecContext(codec)
 	if dec == nil {
 		return nil, errors.New("alloc codec context")
@@ -233,22 +223,12 @@ func AudioPackets(path string) ([][2]int64, error) {
 	if err != nil {
 		return nil, err
 	}
-	fc := astiav.AllocFormatContext()
-	if fc == nil {
-		return nil, errors.New("alloc format context")
-	}
-	defer fc.Free()
-	if err := fc.OpenInput(path, nil, nil); err != nil {
-		return nil, err
-	}
-	defer fc.CloseInput()
-	if err := fc.FindStreamInfo(nil); err != nil {
-		return nil, err
-	}
-	st, _, err := fc.FindBestStream(astiav.MediaTypeAudio, -1, -1)
+	fc, st, _, err := openBestAudio(path)
 	if err != nil {
 		return nil, err
 	}
+	defer fc.Free()
+	defer fc.CloseInput()
 	pkt := astiav.AllocPacket()
 	defer pkt.Free()
 	var ranges [][2]int64
@@ -274,4 +254,30 @@ func AudioPackets(path string) ([][2]int64, error) {
 		return nil, errors.New("no audio packet found verbatim in the file")
 	}
 	return ranges, nil
+}
+
+// openBestAudio opens path with FFmpeg's own defaults (independently of
+// extract) and finds its best audio stream. On success the caller closes
+// the input and frees the context; on error nothing is left to free.
+func openBestAudio(path string) (*astiav.FormatContext, *astiav.Stream, *astiav.Codec, error) {
+	fc := astiav.AllocFormatContext()
+	if fc == nil {
+		return nil, nil, nil, errors.New("alloc format context")
+	}
+	if err := fc.OpenInput(path, nil, nil); err != nil {
+		fc.Free()
+		return nil, nil, nil, err
+	}
+	st, codec, err := func() (*astiav.Stream, *astiav.Codec, error) {
+		if err := fc.FindStreamInfo(nil); err != nil {
+			return nil, nil, err
+		}
+		return fc.FindBestStream(astiav.MediaTypeAudio, -1, -1)
+	}()
+	if err != nil {
+		fc.CloseInput()
+		fc.Free()
+		return nil, nil, nil, err
+	}
+	return fc, st, codec, nil
 }
