@@ -104,8 +104,14 @@ func TestHostileInputs(t *testing.T) {
 
 	t.Run("B4 no audio", func(t *testing.T) {
 		t.Parallel()
+		before := testmedia.CountDecoderOpens()
 		_, _, err := extractTo(t, testmedia.Video(t, testmedia.Spec{Container: "mp4", Seconds: 1, NoAudio: true}), nil)
 		assert.ErrorIs(t, err, extract.ErrNoAudio)
+		// Reading stream information asks for the H.264 decoder; the
+		// whitelist refuses it, and no test in this process ever opens one.
+		after := testmedia.CountDecoderOpens()
+		assert.Greater(t, after.VideoRefused, before.VideoRefused, "FFmpeg's attempt to open the video decoder is seen")
+		assert.Zero(t, after.Video, "no video decoder opened")
 	})
 
 	t.Run("B5 mismatched extension", func(t *testing.T) {
