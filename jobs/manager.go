@@ -43,6 +43,11 @@ type Manager struct {
 	// cleaned up.)
 	claimMu sync.Mutex
 
+	// resMu guards reserved, the places in the queue held by submissions
+	// still receiving their input (see Reservation).
+	resMu    sync.Mutex
+	reserved int
+
 	mu      sync.Mutex
 	runs    map[string]*run
 	changed chan struct{} // closed and replaced whenever a job changes state
@@ -195,29 +200,22 @@ func (m *Manager) validate(req *Request, isURL bool) error {
 	return nil
 }
 
-// admit is the first step of every submission: the manager is open, the
-// request valid, and the queue not already full (checked again, atomically,
-// when the job is stored; checking first spares spooling a rejected input).
+// admit is the first step of every submission: the manager is open and the
+// request valid. Room in the queue is the reservation's business.
 func (m *Manager) admit(req *Request, isURL bool) error {
-	m.mu.Lock()
-	closing := m.closing
-	m.mu.Unlock()
-	if closing {
-		return ErrClosed
-	}
-	if err := m.validate(req, isURL); err != nil {
+	if err := m.checkOpen(); err != nil {
 		return err
 	}
-	return m.use(func() error {
-		n, err := m.store.queued()
-		if err != nil {
-			return storeErr(err)
-		}
-		if n >= m.cfg.QueueSize {
-			return ErrQueueFull
-		}
-		return nil
-	})
+	return m.validate(req, isURL)
+}
+
+func (m *Manager) checkOpen() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closing {
+		return ErrClosed
+	}
+	return nil
 }
 
 // enqueue durably records a new job whose input (if any) is in place.
@@ -241,9 +239,36 @@ func (m *Manager) enqueue(id string, req Request, n int64) (Job, error) {
 // the process dies during SubmitFile, before it returned, the file may have
 // been moved in already; the next start removes it with the other orphans.)
 func (m *Manager) SubmitFile(ctx context.Context, path string, req Request) (Job, error) {
-	if err := m.admit(&req, false); err != nil {
+	return m.submit(&req, false, func() (Job, error) { return m.submitFile(ctx, path, req) })
+}
+
+// SubmitReader spools r into the data directory as a job's input and
+// submits it. It returns once the job is durably queued; on error nothing
+// of it is kept. Reading stops when ctx is done.
+func (m *Manager) SubmitReader(ctx context.Context, r io.Reader, req Request) (Job, error) {
+	return m.submit(&req, false, func() (Job, error) { return m.submitReader(ctx, r, req) })
+}
+
+// SubmitURL submits a job whose input Config.Fetcher downloads when the job
+// runs (stage fetching). It returns once the job is durably queued.
+func (m *Manager) SubmitURL(ctx context.Context, req Request) (Job, error) {
+	return m.submit(&req, true, func() (Job, error) { return m.enqueue(newID(), req, 0) })
+}
+
+// submit admits req, holds a place in the queue while fn stores the job, and
+// gives the place back: the stored job now counts among the queued.
+func (m *Manager) submit(req *Request, isURL bool, fn func() (Job, error)) (Job, error) {
+	if err := m.admit(req, isURL); err != nil {
 		return Job{}, err
 	}
+	if err := m.reserve(); err != nil {
+		return Job{}, err
+	}
+	defer m.unreserve()
+	return fn()
+}
+
+func (m *Manager) submitFile(ctx context.Context, path string, req Request) (Job, error) {
 	id := newID()
 	in, err := adopt(ctx, path, m.inputPath(id), m.tmpPath(id, tmpInCopied))
 	if err != nil {
@@ -258,13 +283,7 @@ func (m *Manager) SubmitFile(ctx context.Context, path string, req Request) (Job
 	return job, nil
 }
 
-// SubmitReader spools r into the data directory as a job's input and
-// submits it. It returns once the job is durably queued; on error nothing
-// of it is kept. Reading stops when ctx is done.
-func (m *Manager) SubmitReader(ctx context.Context, r io.Reader, req Request) (Job, error) {
-	if err := m.admit(&req, false); err != nil {
-		return Job{}, err
-	}
+func (m *Manager) submitReader(ctx context.Context, r io.Reader, req Request) (Job, error) {
 	id := newID()
 	tmp, dst := m.tmpPath(id, tmpUpload), m.inputPath(id)
 	n, err := spool(ctx, tmp, r)
@@ -289,15 +308,6 @@ func (m *Manager) SubmitReader(ctx context.Context, r io.Reader, req Request) (J
 		return Job{}, err
 	}
 	return job, nil
-}
-
-// SubmitURL submits a job whose input Config.Fetcher downloads when the job
-// runs (stage fetching). It returns once the job is durably queued.
-func (m *Manager) SubmitURL(ctx context.Context, req Request) (Job, error) {
-	if err := m.admit(&req, true); err != nil {
-		return Job{}, err
-	}
-	return m.enqueue(newID(), req, 0)
 }
 
 // get reads a record that readers may still see.
@@ -608,7 +618,10 @@ func (m *Manager) finish() error {
 
 // Stats is a snapshot of the manager's load.
 type Stats struct {
-	Queued    int `json:"queued"`
+	Queued int `json:"queued"`
+	// Reserved counts places held by submissions still receiving their
+	// input.
+	Reserved  int `json:"reserved"`
 	Running   int `json:"running"`
 	Workers   int `json:"workers"`
 	QueueSize int `json:"queue_size"`
@@ -626,5 +639,8 @@ func (m *Manager) Stats() (Stats, error) {
 	m.mu.Lock()
 	s.Running = len(m.runs)
 	m.mu.Unlock()
+	m.resMu.Lock()
+	s.Reserved = m.reserved
+	m.resMu.Unlock()
 	return s, err
 }

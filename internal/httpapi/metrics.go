@@ -64,7 +64,7 @@ type jobsCollector struct {
 	m     *jobs.Manager
 	since time.Time
 
-	stateDesc, queueDesc, upDesc, workersDesc, capacityDesc *prometheus.Desc
+	stateDesc, queueDesc, upDesc, workersDesc, capacityDesc, reservedDesc *prometheus.Desc
 
 	mu       sync.Mutex
 	seen     map[string]bool
@@ -86,6 +86,7 @@ func newJobsCollector(m *jobs.Manager, since time.Time) *jobsCollector {
 		upDesc:       prometheus.NewDesc("audex_store_up", "1 when the job store answered the scrape.", nil, nil),
 		workersDesc:  prometheus.NewDesc("audex_workers", "Worker slots, by whether they are running a job.", []string{"busy"}, nil),
 		capacityDesc: prometheus.NewDesc("audex_queue_capacity", "How many jobs may wait before submissions get 429.", nil, nil),
+		reservedDesc: prometheus.NewDesc("audex_queue_reserved", "Places in the queue held by uploads still arriving.", nil, nil),
 		seen:         map[string]bool{},
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "audex_job_duration_seconds", Help: "Run time of finished jobs (start of the last attempt to the end), by outcome.",
@@ -114,6 +115,7 @@ func (c *jobsCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.upDesc
 	ch <- c.workersDesc
 	ch <- c.capacityDesc
+	ch <- c.reservedDesc
 	c.duration.Describe(ch)
 	c.wait.Describe(ch)
 	c.rtf.Describe(ch)
@@ -150,6 +152,7 @@ func (c *jobsCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(c.workersDesc, prometheus.GaugeValue, float64(st.Running), "true")
 		ch <- prometheus.MustNewConstMetric(c.workersDesc, prometheus.GaugeValue, float64(max(st.Workers-st.Running, 0)), "false")
 		ch <- prometheus.MustNewConstMetric(c.capacityDesc, prometheus.GaugeValue, float64(st.QueueSize))
+		ch <- prometheus.MustNewConstMetric(c.reservedDesc, prometheus.GaugeValue, float64(st.Reserved))
 	}
 	c.duration.Collect(ch)
 	c.wait.Collect(ch)

@@ -84,11 +84,17 @@ type form struct {
 	video     string
 	videoName string
 	videoSize int64
+	// place is the queue place held for a job submission while its
+	// upload arrives; nil for probes.
+	place *jobs.Reservation
 }
 
 func (f *form) cleanup() {
 	if f.video != "" {
 		os.Remove(f.video)
+	}
+	if f.place != nil {
+		f.place.Release()
 	}
 }
 
@@ -101,12 +107,14 @@ func (s *Server) readVideoUpload(w http.ResponseWriter, r *http.Request, owner s
 		return f, err
 	}
 	if forJob {
-		// Refuse at once when the queue is already full, before reading
-		// (and storing) a body that could only be refused afterwards. The
-		// submit after the upload still decides: the queue may fill meanwhile.
-		if st, err := s.m.Stats(); err == nil && st.QueueSize > 0 && st.Queued >= st.QueueSize {
-			return f, jobs.ErrQueueFull
+		// Hold a place in the queue before reading the body: when queued
+		// jobs and uploads under way fill the queue, the upload is refused
+		// at once instead of after its bytes were received and stored.
+		place, err := s.m.Reserve()
+		if err != nil {
+			return f, err
 		}
+		f.place = place
 	}
 	mediaType, params, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil || mediaType != "multipart/form-data" {
@@ -140,7 +148,7 @@ func (s *Server) handleSubmitFile(w http.ResponseWriter, r *http.Request, owner 
 		s.fail(w, r, err)
 		return
 	}
-	job, err := s.m.SubmitFile(r.Context(), f.video, jobs.Request{
+	job, err := f.place.SubmitFile(r.Context(), f.video, jobs.Request{
 		Options:    p.Options(),
 		Persistent: p.Persistent,
 		Owner:      owner,
