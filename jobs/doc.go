@@ -14,7 +14,10 @@
 // persistent turns expired when its retention ends. A bounded pool of
 // workers (Config.Workers) runs jobs in submission order; at most
 // Config.QueueSize may wait, and a submission beyond that fails at once with
-// ErrQueueFull, storing nothing. Each attempt has a timeout. Job contexts
+// ErrQueueFull, storing nothing. A caller still receiving an input (an HTTP
+// upload, say) can hold a place for it first with Reserve, so that a full
+// queue is known before the input's bytes are read. Each attempt has a
+// timeout. Job contexts
 // come from the manager, never from the submitter's context.
 //
 // # Guarantees
