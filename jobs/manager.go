@@ -25,7 +25,7 @@ type Manager struct {
 	cfg     Config
 	log     *slog.Logger
 	dir     string
-	store   store
+	store   *watchedStore
 	results *os.Root
 
 	runCtx   context.Context // parent of every job's context
@@ -100,7 +100,7 @@ func newManager(cfg Config, dir string, st store) (*Manager, error) {
 		cfg:       cfg,
 		log:       cfg.Logger,
 		dir:       dir,
-		store:     st,
+		store:     &watchedStore{store: st},
 		results:   results,
 		stop:      make(chan struct{}),
 		wake:      make(chan struct{}, 1),
@@ -627,13 +627,16 @@ type Stats struct {
 	QueueSize int `json:"queue_size"`
 }
 
-// Stats reports the manager's load. It reads the store, so an error
-// (ErrUnavailable) also tells a health check that the store is unusable.
+// Stats reports the manager's load. It reads the store, and after a write
+// to it failed probes it with a write, so an error (ErrUnavailable) also
+// tells a health check that the store cannot take jobs.
 func (m *Manager) Stats() (Stats, error) {
 	s := Stats{Workers: m.cfg.Workers, QueueSize: m.cfg.QueueSize}
 	err := m.use(func() error {
 		var err error
-		s.Queued, err = m.store.queued()
+		if s.Queued, err = m.store.queued(); err == nil {
+			err = m.store.writable()
+		}
 		return storeErr(err)
 	})
 	m.mu.Lock()

@@ -137,6 +137,13 @@ func (s *flakyStore) update(id string, fn func(*record) error) (*record, error) 
 	return s.store.update(id, fn)
 }
 
+func (s *flakyStore) ping() error {
+	if s.broken.Load() {
+		return errDiskGone
+	}
+	return s.store.ping()
+}
+
 func (s *flakyStore) claim(now time.Time) (*record, error) {
 	if s.broken.Load() {
 		return nil, errDiskGone
@@ -165,9 +172,15 @@ func TestStoreUnavailable(t *testing.T) {
 
 	running := b.submit("block", Request{})
 	b.waitStarted(running.ID)
+	_, err = m.Stats()
+	require.NoError(t, err)
 	st.broken.Store(true)
+	_, err = m.Stats()
+	require.NoError(t, err, "reads work, and no write has failed yet")
 	_, err = m.SubmitReader(context.Background(), strings.NewReader("ok"), Request{})
 	require.ErrorIs(t, err, ErrUnavailable)
+	_, err = m.Stats()
+	require.ErrorIs(t, err, ErrUnavailable, "a failed write makes the health check probe, and fail")
 	assert.Equal(t, CodeUnavailable, ErrorCode(err))
 	src := filepath.Join(t.TempDir(), "in.mp4")
 	require.NoError(t, os.WriteFile(src, []byte("ok"), 0o600))
@@ -185,6 +198,8 @@ func TestStoreUnavailable(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, StateRunning, j.State, "an outcome that could not be stored")
 	st.broken.Store(false)
+	_, err = m.Stats()
+	require.NoError(t, err, "the probe sees the store back")
 	assert.Equal(t, StateSucceeded, b.wait(running.ID).State)
 	j, err = m.SubmitFile(context.Background(), src, Request{})
 	require.NoError(t, err)

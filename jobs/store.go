@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -43,12 +44,15 @@ type store interface {
 	queued() (int, error)
 	// remove deletes a record; removing a missing one is not an error.
 	remove(id string) error
+	// ping makes a durable write that no record shows: a health probe.
+	ping() error
 	close() error
 }
 
 var (
-	bucketJobs  = []byte("jobs")  // id -> JSON record
-	bucketQueue = []byte("queue") // big-endian Seq -> id, queued records only
+	bucketJobs   = []byte("jobs")   // id -> JSON record
+	bucketQueue  = []byte("queue")  // big-endian Seq -> id, queued records only
+	bucketHealth = []byte("health") // "ping" -> time of the last probe
 )
 
 // boltStore is the embedded store: one bbolt file in the data directory.
@@ -65,7 +69,7 @@ func openBolt(path string) (*boltStore, error) {
 		return nil, fmt.Errorf("jobs: open store %s: %w", path, err)
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketJobs, bucketQueue} {
+		for _, b := range [][]byte{bucketJobs, bucketQueue, bucketHealth} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
@@ -255,6 +259,12 @@ func (s *boltStore) queued() (int, error) {
 	return n, err
 }
 
+func (s *boltStore) ping() error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketHealth).Put([]byte("ping"), []byte(time.Now().UTC().Format(time.RFC3339Nano)))
+	})
+}
+
 func (s *boltStore) remove(id string) error {
 	return s.db.Update(func(tx *bolt.Tx) error {
 		r, err := getRecord(tx, id)
@@ -272,3 +282,54 @@ func (s *boltStore) remove(id string) error {
 }
 
 func (s *boltStore) close() error { return s.db.Close() }
+
+// watchedStore remembers whether the last write to its store failed, so a
+// health check can tell a store that reads but cannot write, and probes
+// with a write only then.
+type watchedStore struct {
+	store
+	mu      sync.Mutex
+	failing error // the last write's store failure; nil once one succeeded
+}
+
+func (w *watchedStore) saw(err error) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	switch {
+	case err == nil:
+		w.failing = nil
+	case errors.Is(storeErr(err), ErrUnavailable):
+		w.failing = err
+	}
+	return err
+}
+
+func (w *watchedStore) enqueue(r *record, maxQueued int) error {
+	return w.saw(w.store.enqueue(r, maxQueued))
+}
+
+func (w *watchedStore) claim(now time.Time) (*record, error) {
+	r, err := w.store.claim(now)
+	return r, w.saw(err)
+}
+
+func (w *watchedStore) update(id string, fn func(*record) error) (*record, error) {
+	r, err := w.store.update(id, fn)
+	return r, w.saw(err)
+}
+
+func (w *watchedStore) remove(id string) error { return w.saw(w.store.remove(id)) }
+
+func (w *watchedStore) ping() error { return w.saw(w.store.ping()) }
+
+// writable reports whether the store takes writes: nil while no write has
+// failed since the last that succeeded, else the result of a probe.
+func (w *watchedStore) writable() error {
+	w.mu.Lock()
+	failing := w.failing
+	w.mu.Unlock()
+	if failing == nil {
+		return nil
+	}
+	return w.ping()
+}

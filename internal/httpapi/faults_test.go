@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -20,17 +21,17 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
 
 	"github.com/audex/audex/extract"
 	"github.com/audex/audex/internal/testmedia"
 	"github.com/audex/audex/jobs"
 )
 
-// Faults of reliability.md: F3 (disk full) and F4 (abandoned and slow
-// clients). F5 (shutdown with work) is internal/cli's
-// TestBinaryShutdownWithWork, on the real binary; F6 (store
-// unavailable) is jobs.TestStoreUnavailable with TestErrorMapping here,
-// plus the full-disk submission below.
+// Faults of reliability.md: F3 (disk full), F4 (abandoned and slow
+// clients) and F6 (store unavailable; jobs.TestStoreUnavailable covers the
+// manager's side of it). F5 (shutdown with work) is internal/cli's
+// TestBinaryShutdownWithWork, on the real binary.
 
 // fullDisk is an output file on a disk that fills up after limit bytes:
 // writes beyond it fail with ENOSPC, as write(2) reports it.
@@ -336,4 +337,93 @@ func TestSlowAndAbandonedClients(t *testing.T) {
 	metrics, _ := io.ReadAll(resp.Body)
 	assert.Contains(t, string(metrics), "audex_jobs_submitted_total 0")
 	http.DefaultClient.CloseIdleConnections()
+}
+
+// gatedExtractor holds every extraction until gate is closed, then does
+// what the fake does with a plain input.
+type gatedExtractor struct {
+	gate  chan struct{}
+	inner fakeExtractor
+}
+
+func (g *gatedExtractor) Extract(ctx context.Context, dst, src string, opts extract.Options) (*extract.Result, error) {
+	select {
+	case <-g.gate:
+	case <-ctx.Done():
+		return nil, fmt.Errorf("%w: %w", extract.ErrCanceled, ctx.Err())
+	}
+	return g.inner.Extract(ctx, dst, src, opts)
+}
+
+// fsImmutableFL is FS_IMMUTABLE_FL of linux/fs.h.
+const fsImmutableFL = 0x10
+
+// setImmutable sets or clears the file's immutable attribute (chattr +i),
+// which makes writes through descriptors already open fail with EPERM on
+// ext4, or skips the test where the attribute cannot be set.
+func setImmutable(t *testing.T, path string, on bool) {
+	t.Helper()
+	f, err := os.Open(path)
+	require.NoError(t, err)
+	defer f.Close()
+	flags, err := unix.IoctlGetUint32(int(f.Fd()), unix.FS_IOC_GETFLAGS)
+	if err == nil {
+		if on {
+			flags |= fsImmutableFL
+		} else {
+			flags &^= fsImmutableFL
+		}
+		v := int(flags)
+		err = unix.IoctlSetPointerInt(int(f.Fd()), unix.FS_IOC_SETFLAGS, v)
+	}
+	switch {
+	case err != nil && !on:
+		t.Fatalf("clearing the immutable attribute of %s: %v", path, err)
+	case err != nil:
+		t.Skipf("cannot make the store read-only here (%v)", err)
+	}
+}
+
+// TestStoreUnavailable is F6 on the real store: the job database is made
+// read-only under the running service (chattr +i, so even the descriptor
+// the store holds cannot write). Submissions get 503 with Retry-After and
+// nothing is acknowledged or kept; /readyz fails; jobs already stored stay
+// readable; a job that finishes meanwhile has its outcome recorded once the
+// store is writable again, and /readyz and new submissions then succeed.
+func TestStoreUnavailable(t *testing.T) {
+	t.Parallel()
+	ex := &gatedExtractor{gate: make(chan struct{})}
+	b := newBundle(t, &bundleOpts{workers: 1, extractor: ex})
+	db := filepath.Join(b.cfg.DataDir, "jobs.db") // the jobs package's store file
+	running := b.jobID(b.submitFile(tokenA, payload(), "a.mp4", nil, ""))
+	require.Eventually(t, func() bool { return b.status(tokenA, running).json(t)["state"] == "running" }, 10*time.Second, 5*time.Millisecond)
+
+	setImmutable(t, db, true)
+	t.Cleanup(func() { setImmutable(t, db, false) })
+	jobsBefore := b.jobCount()
+	for name, r := range map[string]*response{
+		"file": b.submitFile(tokenA, payload(), "b.mp4", nil, ""),
+		"url":  b.submitURL(tokenA, "http://127.0.0.1:9/v.mp4", nil),
+	} {
+		assert.Equal(t, http.StatusServiceUnavailable, r.StatusCode, "%s: %s", name, r.body)
+		assert.NotEmpty(t, r.Header.Get("Retry-After"), name)
+		assert.Equal(t, "unavailable", r.json(t)["code"], name)
+	}
+	assert.Equal(t, jobsBefore, b.jobCount(), "nothing acknowledged")
+	ready := func() int { return b.do(b.newRequest(http.MethodGet, "/readyz", nil, "")).StatusCode }
+	assert.Equal(t, http.StatusServiceUnavailable, ready(), "not ready while the store takes no writes")
+	assert.Empty(t, b.uploads(), "no upload kept")
+	assert.Equal(t, http.StatusOK, b.status(tokenA, running).StatusCode, "stored jobs stay readable")
+
+	// The running job finishes while its outcome cannot be stored: the
+	// manager retries until it can.
+	close(ex.gate)
+	require.Eventually(t, func() bool { return strings.Contains(b.logText(), "retrying") }, 10*time.Second, 5*time.Millisecond)
+	assert.Equal(t, statusPending, b.status(tokenA, running).json(t)["status"])
+
+	setImmutable(t, db, false)
+	assert.Equal(t, http.StatusOK, ready(), "ready again")
+	assert.Equal(t, statusSuccessful, b.waitStatus(tokenA, running)["status"])
+	st := b.waitStatus(tokenA, b.jobID(b.submitFile(tokenA, payload(), "c.mp4", nil, "")))
+	assert.Equal(t, statusSuccessful, st["status"], "%v", st["message"])
 }
