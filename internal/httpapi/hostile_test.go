@@ -570,6 +570,15 @@ func testB6(t *testing.T, b *corpus) {
 		assert.Equal(t, statusFailed, o.status, name)
 		assert.Contains(t, []string{jobs.CodeUnrecognizedFormat, jobs.CodeUnsupportedInput}, o.code, "%s: %v", name, o.st["message"])
 	}
+	// An AVI subtitle packet starting with GAB2 makes FFmpeg's AVI demuxer
+	// probe and open a nested demuxer on its payload: once a way to smuggle
+	// in a playlist. The audio beside it is extracted; the playlist goes
+	// nowhere.
+	playlist := "#EXTM3U\n#EXT-X-TARGETDURATION:10\n#EXTINF:10,\n" + sentinel + "\n#EXTINF:10,\nhttp://" + addr + "/x.ts\n#EXT-X-ENDLIST\n"
+	o := b.hostile(t, gab2AVI(playlist), "gab2.avi")
+	require.Equal(t, statusSuccessful, o.status, "%s: %v", o.code, o.st["message"])
+	assert.Equal(t, 8000, o.audio.Frames(), "the AVI's second of audio")
+
 	assert.Zero(t, conns.Load(), "no connection to the loopback listener")
 	assert.Zero(t, watch.opens(), "the sentinel file was never opened")
 
@@ -581,6 +590,56 @@ func testB6(t *testing.T, b *corpus) {
 	_, err = os.ReadFile(sentinel)
 	require.NoError(t, err)
 	assert.Equal(t, 1, watch.opens(), "the watch sees an open")
+}
+
+// gab2AVI is an AVI holding 1 s of 8 kHz mono PCM and a subtitle stream
+// whose first packet is a GAB2 header wrapping sub: the AVI demuxer probes
+// such a payload and opens a demuxer on it (CVE-2017-9993 smuggled an HLS
+// playlist in this way).
+func gab2AVI(sub string) []byte {
+	le := binary.LittleEndian
+	u16 := func(b []byte, v ...uint16) []byte {
+		for _, x := range v {
+			b = le.AppendUint16(b, x)
+		}
+		return b
+	}
+	u32 := func(b []byte, v ...uint32) []byte {
+		for _, x := range v {
+			b = le.AppendUint32(b, x)
+		}
+		return b
+	}
+	chunk := func(id string, data ...[]byte) []byte {
+		body := bytes.Join(data, nil)
+		b := u32([]byte(id), uint32(len(body)))
+		b = append(b, body...)
+		if len(body)%2 == 1 {
+			b = append(b, 0)
+		}
+		return b
+	}
+	list := func(kind string, parts ...[]byte) []byte {
+		return chunk("LIST", append([][]byte{[]byte(kind)}, parts...)...)
+	}
+	// AVISTREAMHEADER: type, handler, flags, priority+language, initial
+	// frames, scale, rate, start, length, buffer size, quality, sample
+	// size, frame rectangle.
+	strh := func(typ string, scale, rate, length, sampleSize uint32) []byte {
+		return chunk("strh", append(u32([]byte(typ+"\x00\x00\x00\x00"), 0, 0, 0, scale, rate, 0, length, 0, 0xFFFFFFFF, sampleSize), make([]byte, 8)...))
+	}
+	pcm := make([]byte, 16000)
+	for i := range 8000 {
+		le.PutUint16(pcm[2*i:], uint16(int16(8000*math.Sin(2*math.Pi*440*float64(i)/8000))))
+	}
+	// GAB2, NUL, version 2, an empty UTF-16 title, flags, size, payload.
+	gab2 := u32(u16([]byte("GAB2\x00"), 2), 0)
+	gab2 = append(u32(u16(gab2, 0), uint32(len(sub))), sub...)
+	avih := chunk("avih", u32(nil, 0, 16000, 0, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0))
+	audio := list("strl", strh("auds", 1, 8000, 8000, 2), chunk("strf", u16(u32(u16(nil, 1, 1), 8000, 16000), 2, 16, 0)))
+	text := list("strl", strh("txts", 1, 1000, 1, 0), chunk("strf"))
+	movi := list("movi", chunk("01tx", gab2), chunk("00wb", pcm))
+	return chunk("RIFF", []byte("AVI "), list("hdrl", avih, audio, text), movi)
 }
 
 // openWatch counts opens of one file with inotify.
