@@ -19,6 +19,12 @@ type Config struct {
 	// A submission beyond it fails with ErrQueueFull and nothing is stored.
 	// Defaults to 100.
 	QueueSize int
+	// MinFreeBytes is the space kept free on the data directory's file
+	// system: a submission whose input (as far as its size is known) would
+	// leave less, counting the inputs of reservations still arriving, fails
+	// with ErrUnavailable wrapping syscall.ENOSPC (code storage_full) and
+	// nothing is stored. Defaults to 512 MiB; negative turns the check off.
+	MinFreeBytes int64
 	// JobTimeout bounds one attempt of a job. 0 means 60 s plus 30 s per
 	// 100 MB of input, capped at 30 minutes (a URL job's download alone is
 	// bounded by the cap).
@@ -51,6 +57,7 @@ const (
 	DefaultRetention     = 15 * time.Minute
 	DefaultExpiredGrace  = 24 * time.Hour
 	DefaultSweepInterval = 60 * time.Second
+	DefaultMinFreeBytes  = 512 << 20
 
 	// The default job timeout: base + perStep for every stepBytes of input,
 	// at most maxJobTimeout.
@@ -69,6 +76,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.QueueSize <= 0 {
 		c.QueueSize = DefaultQueueSize
+	}
+	if c.MinFreeBytes == 0 {
+		c.MinFreeBytes = DefaultMinFreeBytes
 	}
 	if c.Retention <= 0 {
 		c.Retention = DefaultRetention

@@ -45,8 +45,9 @@ type Manager struct {
 
 	// resMu guards reserved, the places in the queue held by submissions
 	// still receiving their input (see Reservation).
-	resMu    sync.Mutex
-	reserved int
+	resMu         sync.Mutex
+	reserved      int
+	reservedBytes int64
 
 	mu      sync.Mutex
 	runs    map[string]*run
@@ -261,10 +262,10 @@ func (m *Manager) submit(req *Request, isURL bool, fn func() (Job, error)) (Job,
 	if err := m.admit(req, isURL); err != nil {
 		return Job{}, err
 	}
-	if err := m.reserve(); err != nil {
+	if err := m.reserve(0); err != nil {
 		return Job{}, err
 	}
-	defer m.unreserve()
+	defer m.unreserve(0)
 	return fn()
 }
 

@@ -5,32 +5,38 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"syscall"
 )
 
-// A Reservation holds one place in the queue for a submission whose input
-// is still arriving, such as an upload being received. While it is held
-// the queue counts as one job fuller for everyone else, so when the queue
-// is full an upload is refused before its body is read rather than after
-// it, and no input is stored that could not be queued. It is used by one
-// submission, or released.
+// A Reservation holds one place in the queue, and room on disk, for a
+// submission whose input is still arriving, such as an upload being
+// received. While it is held the queue counts as one job fuller for
+// everyone else (and the disk as fuller by the input's expected size), so
+// when either is full an upload is refused before its body is read rather
+// than after it, and no input is stored that could not be queued. It is
+// used by one submission, or released.
 type Reservation struct {
-	m    *Manager
-	mu   sync.Mutex
-	held bool // the place is still counted
-	used bool // a submission took it
+	m     *Manager
+	bytes int64
+	mu    sync.Mutex
+	held  bool // the place is still counted
+	used  bool // a submission took it
 }
 
-// Reserve takes a place in the queue. It fails with ErrQueueFull when
-// queued jobs and held reservations fill the queue, ErrClosed after
-// Shutdown or Close, and ErrUnavailable when the store cannot be read.
-func (m *Manager) Reserve() (*Reservation, error) {
+// Reserve takes a place in the queue for an input of about inputBytes (0
+// when unknown). It fails with ErrQueueFull when queued jobs and held
+// reservations fill the queue; ErrUnavailable wrapping syscall.ENOSPC when
+// the input would leave less than Config.MinFreeBytes free; ErrClosed after
+// Shutdown or Close; and ErrUnavailable when the store cannot be read.
+func (m *Manager) Reserve(inputBytes int64) (*Reservation, error) {
 	if err := m.checkOpen(); err != nil {
 		return nil, err
 	}
-	if err := m.reserve(); err != nil {
+	inputBytes = max(inputBytes, 0)
+	if err := m.reserve(inputBytes); err != nil {
 		return nil, err
 	}
-	return &Reservation{m: m, held: true}, nil
+	return &Reservation{m: m, bytes: inputBytes, held: true}, nil
 }
 
 // Release gives the place back. It is a no-op once the place was given
@@ -41,7 +47,7 @@ func (r *Reservation) Release() {
 	defer r.mu.Unlock()
 	if r.held {
 		r.held = false
-		r.m.unreserve()
+		r.m.unreserve(r.bytes)
 	}
 }
 
@@ -73,11 +79,12 @@ func (r *Reservation) submit(req *Request, fn func() (Job, error)) (Job, error) 
 }
 
 // reserve counts one more place held, if queued jobs and held places leave
-// room. The count of queued jobs is read under the same lock that orders
+// room in the queue and the input leaves Config.MinFreeBytes free on disk.
+// The count of queued jobs is read under the same lock that orders
 // unreserve after a job's commit, so a place is never counted free twice:
 // at worst a job just stored is counted both queued and reserved for a
 // moment. The store's own check when a job is stored stays the last word.
-func (m *Manager) reserve() error {
+func (m *Manager) reserve(inputBytes int64) error {
 	return m.use(func() error {
 		m.resMu.Lock()
 		defer m.resMu.Unlock()
@@ -88,13 +95,36 @@ func (m *Manager) reserve() error {
 		if n+m.reserved >= m.cfg.QueueSize {
 			return ErrQueueFull
 		}
+		if err := m.roomFor(m.reservedBytes + inputBytes); err != nil {
+			return err
+		}
 		m.reserved++
+		m.reservedBytes += inputBytes
 		return nil
 	})
 }
 
-func (m *Manager) unreserve() {
+func (m *Manager) unreserve(inputBytes int64) {
 	m.resMu.Lock()
 	m.reserved--
+	m.reservedBytes -= inputBytes
 	m.resMu.Unlock()
+}
+
+// roomFor checks that n more bytes leave Config.MinFreeBytes free in the
+// data directory.
+func (m *Manager) roomFor(n int64) error {
+	if m.cfg.MinFreeBytes < 0 {
+		return nil
+	}
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(m.dir, &st); err != nil {
+		return fmt.Errorf("%w: data directory: %w", ErrUnavailable, err)
+	}
+	free := int64(st.Bavail) * st.Bsize
+	if free-n < m.cfg.MinFreeBytes {
+		return fmt.Errorf("%w: %w: %d MiB free, %d MiB on its way, %d MiB kept free",
+			ErrUnavailable, syscall.ENOSPC, free>>20, n>>20, m.cfg.MinFreeBytes>>20)
+	}
+	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -22,11 +23,11 @@ func TestReservations(t *testing.T) {
 	b.waitStarted(running.ID)
 	b.submit("ok", Request{})
 
-	r1, err := b.m.Reserve()
+	r1, err := b.m.Reserve(0)
 	require.NoError(t, err)
-	r2, err := b.m.Reserve()
+	r2, err := b.m.Reserve(0)
 	require.NoError(t, err)
-	_, err = b.m.Reserve()
+	_, err = b.m.Reserve(0)
 	require.ErrorIs(t, err, ErrQueueFull, "1 queued + 2 held fill a queue of 3")
 	_, err = b.m.SubmitReader(context.Background(), strings.NewReader("ok"), Request{})
 	require.ErrorIs(t, err, ErrQueueFull)
@@ -61,7 +62,7 @@ func TestReservations(t *testing.T) {
 	var got []*Reservation
 	for range 20 {
 		wg.Go(func() {
-			if r, err := b.m.Reserve(); err == nil {
+			if r, err := b.m.Reserve(0); err == nil {
 				mu.Lock()
 				got = append(got, r)
 				mu.Unlock()
@@ -81,6 +82,46 @@ func TestReservations(t *testing.T) {
 	assert.Zero(t, st.Reserved, "releasing twice gives back one place")
 
 	require.NoError(t, b.m.Close())
-	_, err = b.m.Reserve()
+	_, err = b.m.Reserve(0)
 	require.ErrorIs(t, err, ErrClosed)
+}
+
+// TestFreeSpaceReserve: a submission that would leave less than
+// MinFreeBytes free is refused with storage_full, counting the inputs of
+// reservations still arriving; nothing is stored.
+func TestFreeSpaceReserve(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	var st syscall.Statfs_t
+	require.NoError(t, syscall.Statfs(dir, &st))
+	free := int64(st.Bavail) * st.Bsize
+	// Other tests write to the same disk meanwhile: the margins are
+	// hundreds of MB.
+	const gib = 1 << 30
+	require.Greater(t, free, int64(2*gib), "the test needs 2 GiB free")
+	b := setup(t, func(c *Config) { c.Dir = dir; c.MinFreeBytes = free - gib })
+
+	r, err := b.m.Reserve(600 << 20)
+	require.NoError(t, err)
+	_, err = b.m.Reserve(600 << 20)
+	require.ErrorIs(t, err, ErrUnavailable, "600 MiB on its way leaves no room for 600 more")
+	require.ErrorIs(t, err, syscall.ENOSPC)
+	assert.Equal(t, CodeStorageFull, ErrorCode(err))
+	r.Release()
+	r, err = b.m.Reserve(600 << 20)
+	require.NoError(t, err, "released room is free again")
+	r.Release()
+
+	full := setup(t, func(c *Config) { c.MinFreeBytes = free + gib })
+	_, err = full.m.Reserve(0)
+	assert.Equal(t, CodeStorageFull, ErrorCode(err))
+	_, err = full.m.SubmitReader(context.Background(), strings.NewReader("ok"), Request{})
+	assert.Equal(t, CodeStorageFull, ErrorCode(err))
+	assert.Empty(t, full.entries(inputsDir))
+	assert.Empty(t, full.entries(tmpDir))
+
+	off := setup(t, func(c *Config) { c.MinFreeBytes = -1 })
+	r, err = off.m.Reserve(free + gib)
+	require.NoError(t, err, "no check when turned off")
+	r.Release()
 }

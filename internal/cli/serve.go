@@ -53,6 +53,7 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	fs.BoolVar(&cfg.AllowAnonymous, "anonymous", false, "serve without credentials, every request as one owner (local use only)")
 	fs.IntVar(&cfg.Workers, "workers", 0, "extractions run at once, `N` (default: the CPU count)")
 	fs.IntVar(&cfg.QueueSize, "queue", 0, "jobs that may wait, `N`; more get 429 (default 100)")
+	minFree := sizeFlag(fs, "min-free", "disk space kept free in --data-dir; submissions that would use it get 503 storage_full (default 512MiB)")
 	fs.DurationVar(&cfg.JobTimeout, "job-timeout", 0, "bound on one job attempt, e.g. 5m (default: 60s + 30s per 100 MB of input, at most 30m)")
 	fs.DurationVar(&cfg.Retention, "retention", 0, "how long a non-persistent result stays downloadable (default 15m)")
 	fs.Float64Var(&cfg.SubmitRate, "submit-rate", 0, "`RATE` of submissions per second allowed to each owner, on average (default: no limit)")
@@ -82,7 +83,7 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	if err := fromEnv(fs, e.getenv); err != nil {
 		return err
 	}
-	cfg.MaxUploadBytes, cfg.MaxFetchBytes = maxUpload.n, maxFetch.n
+	cfg.MaxUploadBytes, cfg.MaxFetchBytes, cfg.MinFreeBytes = maxUpload.n, maxFetch.n, minFree.n
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
 		return usagef("--log-level %q: want debug, info, warn or error", *logLevel)

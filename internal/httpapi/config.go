@@ -29,14 +29,15 @@ type Config struct {
 	// neither credentials nor this.
 	AllowAnonymous bool
 
-	// Workers, QueueSize, JobTimeout, Retention and Extractor configure the
-	// job manager that Run and Serve create (see jobs.Config for their
-	// defaults). New ignores them: its caller owns the manager.
-	Workers    int
-	QueueSize  int
-	JobTimeout time.Duration
-	Retention  time.Duration
-	Extractor  jobs.Extractor
+	// Workers, QueueSize, MinFreeBytes, JobTimeout, Retention and Extractor
+	// configure the job manager that Run and Serve create (see jobs.Config
+	// for their defaults). New ignores them: its caller owns the manager.
+	Workers      int
+	QueueSize    int
+	MinFreeBytes int64
+	JobTimeout   time.Duration
+	Retention    time.Duration
+	Extractor    jobs.Extractor
 
 	// SubmitRate limits each owner's submissions to this many per second on
 	// average (a token bucket); more get 429 with Retry-After. 0 means no

@@ -131,7 +131,8 @@ func TestDiskFull(t *testing.T) {
 	t.Run("10 MB tmpfs", func(t *testing.T) {
 		t.Parallel()
 		dir := mountTmpfs(t, 10<<20)
-		b := newBundle(t, &bundleOpts{dir: dir, extractor: jobs.InProcess{}, realClock: true})
+		// No free-space reserve here: the disk itself runs out.
+		b := newBundle(t, &bundleOpts{dir: dir, extractor: jobs.InProcess{}, realClock: true, mutate: func(c *Config) { c.MinFreeBytes = -1 }})
 		free := func() int64 {
 			var st syscall.Statfs_t
 			require.NoError(t, syscall.Statfs(dir, &st))
@@ -153,12 +154,40 @@ func TestDiskFull(t *testing.T) {
 		r := b.submitFile(tokenA, silence, "silence.flac", tenSeconds, "")
 		assert.Equal(t, http.StatusServiceUnavailable, r.StatusCode, "%s", r.body)
 		assert.NotEmpty(t, r.Header.Get("Retry-After"))
+		assert.Equal(t, jobs.CodeStorageFull, r.json(t)["code"])
 		assert.Equal(t, jobsBefore, b.jobCount(), "nothing acknowledged")
 		assert.Empty(t, b.uploads())
 		require.NoError(t, os.Remove(filler))
 		st := b.waitStatus(tokenA, b.jobID(b.submitFile(tokenA, silence, "silence.flac", tenSeconds, "")))
 		assert.Equal(t, statusSuccessful, st["status"], "%v", st["message"])
 	})
+}
+
+// TestFreeSpaceReserve is F3's reserve: when an upload's declared length
+// would leave less than MinFreeBytes free in the data directory, it is
+// refused with 503 storage_full before its body is read.
+func TestFreeSpaceReserve(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	var st syscall.Statfs_t
+	require.NoError(t, syscall.Statfs(dir, &st))
+	free := int64(st.Bavail) * st.Bsize
+	b := newBundle(t, &bundleOpts{dir: dir, mutate: func(c *Config) { c.MinFreeBytes = free - 128<<20; c.MaxUploadBytes = 1 << 30 }})
+
+	body, n, ct := holdUpload(512 << 20)
+	counted := &countingReader{r: body}
+	req := b.newRequest(http.MethodPost, "/job/extract/video/audio/file", counted, tokenA)
+	req.ContentLength = n
+	req.Header.Set("Content-Type", ct)
+	r := b.do(req)
+	assert.Equal(t, http.StatusServiceUnavailable, r.StatusCode, "%s", r.body)
+	assert.NotEmpty(t, r.Header.Get("Retry-After"))
+	assert.Equal(t, jobs.CodeStorageFull, r.json(t)["code"])
+	assert.Less(t, counted.n.Load(), int64(16<<20), "the 512 MiB body was not read")
+	assert.Zero(t, b.jobCount())
+	assert.Empty(t, b.uploads())
+	// A small upload still fits.
+	assert.Equal(t, http.StatusOK, b.submitFile(tokenA, payload(), "a.mp4", nil, "").StatusCode)
 }
 
 // serveForFaults runs Serve on a loopback listener with short client

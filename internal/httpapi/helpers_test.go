@@ -186,7 +186,7 @@ func newBundle(t testing.TB, o *bundleOpts) *bundle {
 	full, err := cfg.withDefaults()
 	require.NoError(t, err)
 	m, err := jobs.New(jobs.Config{
-		Dir: dir, Workers: workers, QueueSize: o.queueSize, Extractor: ex, Now: now, Logger: logger,
+		Dir: dir, Workers: workers, QueueSize: o.queueSize, MinFreeBytes: cfg.MinFreeBytes, Extractor: ex, Now: now, Logger: logger,
 		Fetcher: jobsFetcher{newTestFetcher(full)},
 	})
 	require.NoError(t, err)

@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -328,6 +329,9 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	case errors.Is(err, jobs.ErrQueueFull):
 		s.retryAfter(w)
 		writeError(w, http.StatusTooManyRequests, "queue_full", "the job queue is full, retry later")
+	case errors.Is(err, jobs.ErrUnavailable) && errors.Is(err, syscall.ENOSPC):
+		s.retryAfter(w)
+		writeError(w, http.StatusServiceUnavailable, jobs.CodeStorageFull, "the service is out of storage, retry later")
 	case errors.Is(err, jobs.ErrUnavailable), errors.Is(err, jobs.ErrClosed), errors.Is(err, errDraining):
 		s.retryAfter(w)
 		writeError(w, http.StatusServiceUnavailable, "unavailable", "the service is unavailable, retry later")
@@ -374,15 +378,16 @@ func Serve(ctx context.Context, ln net.Listener, cfg Config) error {
 	fetcher := fetch.New(&fetch.Options{MaxBytes: cfg.MaxFetchBytes, AllowPrivate: cfg.AllowPrivateFetch})
 	defer fetcher.CloseIdleConnections()
 	m, err := jobs.New(jobs.Config{
-		Dir:        cfg.DataDir,
-		Workers:    cfg.Workers,
-		QueueSize:  cfg.QueueSize,
-		JobTimeout: cfg.JobTimeout,
-		Retention:  cfg.Retention,
-		Extractor:  cfg.Extractor,
-		Fetcher:    jobsFetcher{fetcher},
-		Now:        cfg.Now,
-		Logger:     cfg.Logger,
+		Dir:          cfg.DataDir,
+		Workers:      cfg.Workers,
+		QueueSize:    cfg.QueueSize,
+		MinFreeBytes: cfg.MinFreeBytes,
+		JobTimeout:   cfg.JobTimeout,
+		Retention:    cfg.Retention,
+		Extractor:    cfg.Extractor,
+		Fetcher:      jobsFetcher{fetcher},
+		Now:          cfg.Now,
+		Logger:       cfg.Logger,
 	})
 	if err != nil {
 		ln.Close()

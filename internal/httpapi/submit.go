@@ -107,10 +107,11 @@ func (s *Server) readVideoUpload(w http.ResponseWriter, r *http.Request, owner s
 		return f, err
 	}
 	if forJob {
-		// Hold a place in the queue before reading the body: when queued
-		// jobs and uploads under way fill the queue, the upload is refused
-		// at once instead of after its bytes were received and stored.
-		place, err := s.m.Reserve()
+		// Hold a place in the queue, and room on disk for the body's
+		// declared length, before reading it: when queued jobs and uploads
+		// under way fill either, the upload is refused at once instead of
+		// after its bytes were received and stored.
+		place, err := s.m.Reserve(r.ContentLength)
 		if err != nil {
 			return f, err
 		}
