@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"strings"
+	"sync"
 	"testing"
 
 	"github.com/asticode/go-astiav"
@@ -264,7 +266,15 @@ func openBestAudio(path string) (*astiav.FormatContext, *astiav.Stream, *astiav.
 	if fc == nil {
 		return nil, nil, nil, errors.New("alloc format context")
 	}
-	if err := fc.OpenInput(path, nil, nil); err != nil {
+	// Only audio decoders: reading stream information would otherwise open
+	// video decoders, which CountDecoderOpens must see from audex alone.
+	d := astiav.NewDictionary()
+	defer d.Free()
+	if err := d.Set("codec_whitelist", audioDecoders(), 0); err != nil {
+		fc.Free()
+		return nil, nil, nil, err
+	}
+	if err := fc.OpenInput(path, nil, d); err != nil {
 		fc.Free()
 		return nil, nil, nil, err
 	}
@@ -281,3 +291,14 @@ func openBestAudio(path string) (*astiav.FormatContext, *astiav.Stream, *astiav.
 	}
 	return fc, st, codec, nil
 }
+
+// audioDecoders lists the build's audio decoders, comma-separated.
+var audioDecoders = sync.OnceValue(func() string {
+	var names []string
+	for _, c := range astiav.Codecs() {
+		if c.IsDecoder() && c.ID().MediaType() == astiav.MediaTypeAudio {
+			names = append(names, c.Name())
+		}
+	}
+	return strings.Join(names, ",")
+})
