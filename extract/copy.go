@@ -70,7 +70,7 @@ func (p *pipeline) copyPackets() (*Result, error) {
 		end = start + astiav.RescaleQ(p.o.Duration.Microseconds(), usTB, tb)
 	}
 	if p.o.Start > 0 {
-		if err := p.in.fc.SeekFrame(p.st.Index(), start, astiav.NewSeekFlags(astiav.SeekFlagBackward)); err != nil {
+		if err := p.in.seekFrame(p.st.Index(), start, astiav.NewSeekFlags(astiav.SeekFlagBackward)); err != nil {
 			return nil, p.in.wrapErr("seek", err, ErrInvalidInput)
 		}
 	}
@@ -82,7 +82,7 @@ func (p *pipeline) copyPackets() (*Result, error) {
 		if err := p.canceled(); err != nil {
 			return nil, err
 		}
-		err := p.in.fc.ReadFrame(pkt)
+		err := p.in.readFrame(pkt)
 		if err != nil {
 			if errors.Is(err, astiav.ErrEof) {
 				break

@@ -49,6 +49,38 @@ type input struct {
 	t0      int64 // zero of the presentation timeline, AV_TIME_BASE units
 	log     *sink // the demuxer's log lines
 	closers []func()
+	// ahead holds the audio packets findStart read, which readFrame hands
+	// out again before reading on: the demuxer is never rewound, since a
+	// seek back to the start lands after an MP4's priming packet (its
+	// index dates that packet before zero), and a decoder that starts
+	// there misses the overlap of the first frame.
+	ahead []*astiav.Packet
+}
+
+// readFrame reads the next packet: the ones findStart read ahead first.
+func (in *input) readFrame(pkt *astiav.Packet) error {
+	if len(in.ahead) == 0 {
+		return in.fc.ReadFrame(pkt)
+	}
+	p := in.ahead[0]
+	in.ahead[0] = nil
+	in.ahead = in.ahead[1:]
+	pkt.MoveRef(p)
+	p.Free()
+	return nil
+}
+
+// seekFrame seeks the demuxer; the packets read ahead are dropped.
+func (in *input) seekFrame(stream int, ts int64, flags astiav.SeekFlags) error {
+	in.dropAhead()
+	return in.fc.SeekFrame(stream, ts, flags)
+}
+
+func (in *input) dropAhead() {
+	for _, p := range in.ahead {
+		p.Free()
+	}
+	in.ahead = nil
 }
 
 func (in *input) close() {
@@ -191,8 +223,8 @@ func openInput(ctx context.Context, src source, lim Limits, lg *slog.Logger) (_ 
 
 // findStart sets t0, the earliest start of any stream. FFmpeg only dates an
 // H.264 stream after decoding a few of its frames, which audex never does;
-// for those streams it reads the first packets' timestamps itself, then
-// seeks back to the beginning.
+// for those streams it reads the first packets' timestamps itself, keeping
+// the audio packets it reads on the way for readFrame.
 func (in *input) findStart() error {
 	fc := in.fc
 	in.t0 = 0
@@ -215,6 +247,7 @@ func (in *input) findStart() error {
 		return errors.New("allocating packet failed")
 	}
 	defer pkt.Free()
+	in.closers = append(in.closers, in.dropAhead)
 	// A B-frame stream's earliest timestamp is among its first few packets.
 	const perStream, budget = 8, 500
 	done := 0
@@ -238,16 +271,19 @@ func (in *input) findStart() error {
 				done++
 			}
 		}
+		if fc.Streams()[i].CodecParameters().MediaType() == astiav.MediaTypeAudio {
+			p := astiav.AllocPacket()
+			if p == nil {
+				return errors.New("allocating packet failed")
+			}
+			p.MoveRef(pkt)
+			in.ahead = append(in.ahead, p)
+		}
 		pkt.Unref()
 	}
 	for _, ts := range first {
 		if ts != math.MaxInt64 {
 			in.t0 = min(in.t0, ts)
-		}
-	}
-	if err := fc.SeekFrame(-1, math.MinInt64+1, astiav.NewSeekFlags(astiav.SeekFlagBackward)); err != nil {
-		if err := fc.SeekFrame(-1, 0, astiav.NewSeekFlags(astiav.SeekFlagByte)); err != nil {
-			return in.wrapErr("rewind", err, ErrInvalidInput)
 		}
 	}
 	return nil

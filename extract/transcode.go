@@ -273,7 +273,7 @@ func (t *transcoder) seek() error {
 		return nil
 	}
 	ts := astiav.RescaleQ(t.t0()+int64(target*1e6), astiav.NewRational(1, astiav.TimeBase), t.st.TimeBase())
-	if err := t.in.fc.SeekFrame(t.st.Index(), ts, astiav.NewSeekFlags(astiav.SeekFlagBackward)); err != nil {
+	if err := t.in.seekFrame(t.st.Index(), ts, astiav.NewSeekFlags(astiav.SeekFlagBackward)); err != nil {
 		if e := t.in.wrapErr("seek", err, ErrInvalidInput); errors.Is(e, ErrCanceled) {
 			return e
 		}
@@ -288,8 +288,8 @@ func (t *transcoder) rewind() error {
 	if ts == astiav.NoPtsValue {
 		ts = 0
 	}
-	if err := t.in.fc.SeekFrame(t.st.Index(), ts, astiav.NewSeekFlags(astiav.SeekFlagBackward)); err != nil {
-		if err := t.in.fc.SeekFrame(-1, 0, astiav.NewSeekFlags(astiav.SeekFlagByte)); err != nil {
+	if err := t.in.seekFrame(t.st.Index(), ts, astiav.NewSeekFlags(astiav.SeekFlagBackward)); err != nil {
+		if err := t.in.seekFrame(-1, 0, astiav.NewSeekFlags(astiav.SeekFlagByte)); err != nil {
 			return t.in.wrapErr("seek to start", err, ErrInvalidInput)
 		}
 	}
@@ -309,7 +309,7 @@ func (t *transcoder) decodeAll() error {
 		if err := t.canceled(); err != nil {
 			return err
 		}
-		err := t.in.fc.ReadFrame(t.pkt)
+		err := t.in.readFrame(t.pkt)
 		if err != nil {
 			if errors.Is(err, astiav.ErrEof) {
 				break
