@@ -28,6 +28,11 @@ func (p *pipeline) copyable() bool {
 	if o.Format == AAC || o.Start > 0 || o.Duration > 0 {
 		return false
 	}
+	if o.Format == M4A && p.st.StartTime() != astiav.NoPtsValue && p.st.StartTime() < 0 {
+		// An m4a track starts at zero: audio dated before it (Matroska
+		// dates AAC's priming packet so, and plays it) would be cut.
+		return false
+	}
 	if o.Format == MP3 {
 		// An MP3 stream inside a video container carries its priming
 		// unsignalled, and the copy must too (no LAME tag, see

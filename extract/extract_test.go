@@ -261,6 +261,9 @@ func TestCopy(t *testing.T) {
 	t.Parallel()
 	aac := testmedia.Video(t, testmedia.Spec{Container: "mp4", Seconds: 3})
 	mp3 := testmedia.Video(t, testmedia.Spec{Container: "avi", Seconds: 3})
+	// Matroska dates AAC's priming packet before zero, where an m4a track
+	// cannot start: copying would lose it.
+	mkv := testmedia.Video(t, testmedia.Spec{Container: "mkv", Seconds: 3})
 	for _, c := range []struct {
 		src    string
 		format extract.Format
@@ -272,8 +275,9 @@ func TestCopy(t *testing.T) {
 		{aac, extract.AAC, extract.CopyAuto, false},
 		{aac, extract.AAC, extract.CopyAlways, true},
 		{mp3, extract.MP3, extract.CopyAuto, true},
+		{mkv, extract.M4A, extract.CopyAuto, false},
 	} {
-		t.Run(fmt.Sprintf("%s/%s", c.format, c.copy), func(t *testing.T) {
+		t.Run(fmt.Sprintf("%s/%s/%s", filepath.Ext(c.src), c.format, c.copy), func(t *testing.T) {
 			t.Parallel()
 			out := filepath.Join(t.TempDir(), "o"+c.format.Extension())
 			res, err := extract.ExtractFile(context.Background(), out, c.src, &extract.Options{Copy: c.copy})
@@ -281,8 +285,8 @@ func TestCopy(t *testing.T) {
 			assert.Equal(t, c.copied, res.Copied)
 			src := testmedia.Decode(t, c.src)
 			got := testmedia.Decode(t, out)
-			if c.copied && c.copy == extract.CopyAuto {
-				assert.Equal(t, src.Frames(), got.Frames(), "a copy plays exactly the source")
+			if c.copy == extract.CopyAuto && c.format != extract.AAC {
+				assert.Equal(t, src.Frames(), got.Frames(), "plays exactly the source")
 			} else {
 				assert.InDelta(t, src.Seconds(), got.Seconds(), 0.05)
 			}

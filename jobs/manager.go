@@ -43,8 +43,8 @@ type Manager struct {
 	// cleaned up.)
 	claimMu sync.Mutex
 
-	// resMu guards reserved, the places in the queue held by submissions
-	// still receiving their input (see Reservation).
+	// resMu guards the places in the queue held by submissions still
+	// receiving their input, and the bytes they expect (see Reservation).
 	resMu         sync.Mutex
 	reserved      int
 	reservedBytes int64
@@ -619,10 +619,8 @@ func (m *Manager) finish() error {
 
 // Stats is a snapshot of the manager's load.
 type Stats struct {
-	Queued int `json:"queued"`
-	// Reserved counts places held by submissions still receiving their
-	// input.
-	Reserved  int `json:"reserved"`
+	Queued    int `json:"queued"`
+	Reserved  int `json:"reserved"` // places held by uploads still arriving (Reservation)
 	Running   int `json:"running"`
 	Workers   int `json:"workers"`
 	QueueSize int `json:"queue_size"`
