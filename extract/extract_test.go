@@ -431,7 +431,7 @@ func TestVideoChangesNothing(t *testing.T) {
 	for _, c := range []struct {
 		container, audioOnly, muxer string
 		copy                        bool
-	}{{"mp4", "m4a", "ipod", true}, {"mov", "mov", "mov", true}, {"mkv", "mka", "matroska", false}} {
+	}{{"mp4", "m4a", "ipod", true}, {"mov", "mov", "mov", true}, {"mkv", "mka", "matroska", false}, {"flv", "flv", "flv", false}, {"ts", "ts", "mpegts", false}} {
 		// A signal from the first sample on (the time-coded one starts with
 		// a gap, which hides a first frame decoded without its overlap).
 		av := testmedia.Video(t, testmedia.Spec{Container: c.container, Seconds: 3, Signal: "sine"})
