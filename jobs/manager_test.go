@@ -711,3 +711,21 @@ func TestNewID(t *testing.T) {
 		seen[id] = true
 	}
 }
+
+// TestNoClaimOnceStopping: a worker that checked for the stop just before
+// Close must not take a job afterwards, such as the one Close re-queues
+// (it did, under load: the job ran a second time in the closing manager).
+func TestNoClaimOnceStopping(t *testing.T) {
+	t.Parallel()
+	b := setup(t, func(c *Config) { c.Workers = 1 })
+	running := b.submit("block", Request{})
+	b.waitStarted(running.ID)
+	queued := b.submit("ok", Request{})
+	b.m.beginClose()
+	r, err := b.m.claim()
+	require.NoError(t, err)
+	assert.Nil(t, r, "no job taken once the manager stops")
+	j, err := b.m.Get(queued.ID)
+	require.NoError(t, err)
+	assert.Equal(t, StateQueued, j.State)
+}

@@ -68,10 +68,18 @@ func (m *Manager) worker() {
 	}
 }
 
-// claim takes the next queued job, if any, and registers its run.
+// claim takes the next queued job, if any, and registers its run. Once the
+// manager is stopping it takes none: a worker that checked m.stop just
+// before Close must not take the job Close has just re-queued (the commit
+// that re-queues it holds claimMu too, after m.stop closed).
 func (m *Manager) claim() (*run, error) {
 	m.claimMu.Lock()
 	defer m.claimMu.Unlock()
+	select {
+	case <-m.stop:
+		return nil, nil
+	default:
+	}
 	rec, err := m.store.claim(m.cfg.Now())
 	if err != nil || rec == nil {
 		return nil, err
