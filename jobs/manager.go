@@ -617,6 +617,26 @@ func (m *Manager) finish() error {
 	return m.finishErr
 }
 
+// Ready reports whether the manager can take jobs now, for a readiness
+// check: it is open (else ErrClosed), its store can be read and, after a
+// write to it failed, written (it probes with a write only then), and the
+// data directory has more than Config.MinFreeBytes free (else
+// ErrUnavailable wrapping syscall.ENOSPC).
+func (m *Manager) Ready() error {
+	if err := m.checkOpen(); err != nil {
+		return err
+	}
+	return m.use(func() error {
+		if _, err := m.store.queued(); err != nil {
+			return storeErr(err)
+		}
+		if err := m.store.writable(); err != nil {
+			return storeErr(err)
+		}
+		return m.roomFor(0)
+	})
+}
+
 // Stats is a snapshot of the manager's load.
 type Stats struct {
 	Queued    int `json:"queued"`
@@ -626,16 +646,13 @@ type Stats struct {
 	QueueSize int `json:"queue_size"`
 }
 
-// Stats reports the manager's load. It reads the store, and after a write
-// to it failed probes it with a write, so an error (ErrUnavailable) also
-// tells a health check that the store cannot take jobs.
+// Stats reports the manager's load. It reads the store: an error
+// (ErrUnavailable) means the store cannot be read.
 func (m *Manager) Stats() (Stats, error) {
 	s := Stats{Workers: m.cfg.Workers, QueueSize: m.cfg.QueueSize}
 	err := m.use(func() error {
 		var err error
-		if s.Queued, err = m.store.queued(); err == nil {
-			err = m.store.writable()
-		}
+		s.Queued, err = m.store.queued()
 		return storeErr(err)
 	})
 	m.mu.Lock()

@@ -112,7 +112,9 @@ func TestFreeSpaceReserve(t *testing.T) {
 	require.NoError(t, err, "released room is free again")
 	r.Release()
 
+	require.NoError(t, b.m.Ready())
 	full := setup(t, func(c *Config) { c.MinFreeBytes = free + gib })
+	assert.Equal(t, CodeStorageFull, ErrorCode(full.m.Ready()), "not ready below the reserve")
 	_, err = full.m.Reserve(0)
 	assert.Equal(t, CodeStorageFull, ErrorCode(err))
 	_, err = full.m.SubmitReader(context.Background(), strings.NewReader("ok"), Request{})

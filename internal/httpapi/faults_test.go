@@ -191,6 +191,13 @@ func TestFreeSpaceReserve(t *testing.T) {
 	assert.Empty(t, b.uploads())
 	// A small upload still fits.
 	assert.Equal(t, http.StatusOK, b.submitFile(tokenA, payload(), "a.mp4", nil, "").StatusCode)
+	assert.Equal(t, http.StatusOK, b.do(b.newRequest(http.MethodGet, "/readyz", nil, "")).StatusCode)
+
+	// Below the reserve the service is not ready.
+	low := newBundle(t, &bundleOpts{mutate: func(c *Config) { c.MinFreeBytes = free + 1<<30 }})
+	r = low.do(low.newRequest(http.MethodGet, "/readyz", nil, ""))
+	assert.Equal(t, http.StatusServiceUnavailable, r.StatusCode)
+	assert.Equal(t, jobs.CodeStorageFull, r.json(t)["error"])
 }
 
 // serveForFaults runs Serve on a loopback listener with short client

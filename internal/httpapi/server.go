@@ -265,8 +265,9 @@ func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "draining"})
 		return
 	}
-	// Stats reads the store: an error means submissions would fail.
-	if _, err := s.m.Stats(); err != nil {
+	// Submissions would fail: the store cannot be read or written, or the
+	// data disk is below its free-space reserve.
+	if err := s.m.Ready(); err != nil {
 		info(r).err = err
 		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "error": jobs.ErrorCode(err)})
 		return
