@@ -169,10 +169,7 @@ func TestDiskFull(t *testing.T) {
 func TestFreeSpaceReserve(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	var st syscall.Statfs_t
-	require.NoError(t, syscall.Statfs(dir, &st))
-	free := int64(st.Bavail) * st.Bsize
-	require.Greater(t, free, int64(1<<30), "the test needs 1 GiB free")
+	free := testmedia.FreeBytes(t, dir, 1<<30)
 	// Other tests write to the same disk meanwhile: the margins are
 	// hundreds of MB.
 	b := newBundle(t, &bundleOpts{dir: dir, mutate: func(c *Config) { c.MinFreeBytes = free - 256<<20; c.MaxUploadBytes = 2 << 30 }})

@@ -6,7 +6,24 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"syscall"
+	"testing"
 )
+
+// FreeBytes is the space available to this process on dir's file system;
+// the test fails below need bytes.
+func FreeBytes(t testing.TB, dir string, need int64) int64 {
+	t.Helper()
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(dir, &st); err != nil {
+		t.Fatal(err)
+	}
+	free := int64(st.Bavail) * st.Bsize
+	if free < need {
+		t.Fatalf("%s: %d MiB free, the test needs %d MiB", dir, free>>20, need>>20)
+	}
+	return free
+}
 
 // FDs is the number of open file descriptors of this process.
 func FDs() int {
