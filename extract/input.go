@@ -215,7 +215,7 @@ func openInput(ctx context.Context, src source, lim Limits, lg *slog.Logger) (_ 
 	if fc.NbStreams() == 0 {
 		return nil, in.wrapErr("open input", astiav.ErrInvaliddata, ErrInvalidInput)
 	}
-	if err := in.findStart(); err != nil {
+	if err := in.findStart(lim.ProbeSize); err != nil {
 		return nil, err
 	}
 	return in, nil
@@ -224,8 +224,10 @@ func openInput(ctx context.Context, src source, lim Limits, lg *slog.Logger) (_ 
 // findStart sets t0, the earliest start of any stream. FFmpeg only dates an
 // H.264 stream after decoding a few of its frames, which audex never does;
 // for those streams it reads the first packets' timestamps itself, keeping
-// the audio packets it reads on the way for readFrame.
-func (in *input) findStart() error {
+// the audio packets it reads on the way for readFrame, up to maxHeld bytes
+// of them. An input that interleaves more audio than that before its video
+// is sought back to the start instead.
+func (in *input) findStart(maxHeld int64) error {
 	fc := in.fc
 	in.t0 = 0
 	if s := fc.StartTime(); s != astiav.NoPtsValue {
@@ -251,6 +253,8 @@ func (in *input) findStart() error {
 	// A B-frame stream's earliest timestamp is among its first few packets.
 	const perStream, budget = 8, 500
 	done := 0
+	var held int64
+	rewind := false
 	for n := 0; n < budget && done < len(first); n++ {
 		if err := fc.ReadFrame(pkt); err != nil {
 			if errors.Is(err, astiav.ErrExit) {
@@ -271,19 +275,34 @@ func (in *input) findStart() error {
 				done++
 			}
 		}
-		if fc.Streams()[i].CodecParameters().MediaType() == astiav.MediaTypeAudio {
-			p := astiav.AllocPacket()
-			if p == nil {
-				return errors.New("allocating packet failed")
+		if !rewind && fc.Streams()[i].CodecParameters().MediaType() == astiav.MediaTypeAudio {
+			if held += int64(pkt.Size()); held > maxHeld {
+				rewind = true
+				in.dropAhead()
+			} else {
+				p := astiav.AllocPacket()
+				if p == nil {
+					return errors.New("allocating packet failed")
+				}
+				p.MoveRef(pkt)
+				in.ahead = append(in.ahead, p)
 			}
-			p.MoveRef(pkt)
-			in.ahead = append(in.ahead, p)
 		}
 		pkt.Unref()
 	}
 	for _, ts := range first {
 		if ts != math.MaxInt64 {
 			in.t0 = min(in.t0, ts)
+		}
+	}
+	if rewind {
+		// The seek lands on the earliest packet the demuxer dates at the
+		// start: an MP4's AAC priming packet is dated before it and
+		// skipped (its first frame then decodes without that overlap).
+		if err := fc.SeekFrame(-1, math.MinInt64+1, astiav.NewSeekFlags(astiav.SeekFlagBackward)); err != nil {
+			if err := fc.SeekFrame(-1, 0, astiav.NewSeekFlags(astiav.SeekFlagByte)); err != nil {
+				return in.wrapErr("rewind", err, ErrInvalidInput)
+			}
 		}
 	}
 	return nil
