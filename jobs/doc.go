@@ -72,7 +72,7 @@
 // a second New on it fails.
 //
 // The store sits behind a narrow internal interface (enqueue, claim, update,
-// get, list, remove) whose every call is one atomic durable step; it is the
+// get, list, remove, ping) whose every call is one atomic durable step; it is the
 // seam for running many machines on one queue: a backend on an existing
 // distributed engine (for example a PostgreSQL table used as a queue with
 // leases, and results on shared storage) can replace the embedded one
