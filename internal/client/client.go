@@ -273,11 +273,8 @@ func (c *Client) SubmitFile(ctx context.Context, name string, r io.Reader, size 
 	}
 	var head bytes.Buffer
 	mw := multipart.NewWriter(&head)
-	fields := p.Fields()
-	for _, k := range sortedKeys(fields) {
-		if err := mw.WriteField(k, fields.Get(k)); err != nil {
-			return "", err
-		}
+	if err := writeFields(mw, p.Fields()); err != nil {
+		return "", err
 	}
 	h := make(textproto.MIMEHeader)
 	h.Set("Content-Disposition", mime.FormatMediaType("form-data", map[string]string{"name": "video", "filename": path.Base(name)}))
@@ -304,16 +301,7 @@ func (c *Client) SubmitFile(ctx context.Context, name string, r io.Reader, size 
 	if size >= 0 {
 		req.ContentLength = int64(len(prefix)) + size + int64(len(suffix))
 	}
-	var out struct {
-		JobID string `json:"job_id"`
-	}
-	if err := c.do(req, &out); err != nil {
-		return "", err
-	}
-	if out.JobID == "" {
-		return "", errors.New("client: submit: answer has no job_id")
-	}
-	return out.JobID, nil
+	return c.submit(req)
 }
 
 // SubmitURL asks the server to fetch videoURL and returns the new job's ID.
@@ -326,10 +314,8 @@ func (c *Client) SubmitURL(ctx context.Context, videoURL string, p Params) (stri
 	fields.Set("video_url", videoURL)
 	var body bytes.Buffer
 	mw := multipart.NewWriter(&body)
-	for _, k := range sortedKeys(fields) {
-		if err := mw.WriteField(k, fields.Get(k)); err != nil {
-			return "", err
-		}
+	if err := writeFields(mw, fields); err != nil {
+		return "", err
 	}
 	if err := mw.Close(); err != nil {
 		return "", err
@@ -339,6 +325,21 @@ func (c *Client) SubmitURL(ctx context.Context, videoURL string, p Params) (stri
 		return "", err
 	}
 	req.Header.Set("Content-Type", mw.FormDataContentType())
+	return c.submit(req)
+}
+
+// writeFields writes fields as form parts, in a stable order.
+func writeFields(mw *multipart.Writer, fields url.Values) error {
+	for _, k := range sortedKeys(fields) {
+		if err := mw.WriteField(k, fields.Get(k)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// submit sends a submission and returns the new job's ID.
+func (c *Client) submit(req *http.Request) (string, error) {
 	var out struct {
 		JobID string `json:"job_id"`
 	}
