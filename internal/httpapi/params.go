@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/audex/audex/extract"
+	"github.com/audex/audex/internal/timefmt"
 )
 
 // Field names of a submit request. The first five are the hosted API's; the
@@ -153,7 +154,7 @@ func ParseJobParams(v url.Values) (JobParams, error) {
 		case err != nil:
 			perr.add(fieldStart, "%v", err)
 		case d > MaxStart:
-			perr.add(fieldStart, "after the %s limit", formatSeconds(MaxStart))
+			perr.add(fieldStart, "after the %s limit", timefmt.Seconds(MaxStart))
 		default:
 			p.Start = d
 		}
@@ -169,7 +170,7 @@ func ParseJobParams(v url.Values) (JobParams, error) {
 		case d == 0:
 			perr.add(fieldDuration, "must be greater than 0 (use full_audio for the whole audio)")
 		case d > MaxDuration:
-			perr.add(fieldDuration, "longer than the %s limit", formatSeconds(MaxDuration))
+			perr.add(fieldDuration, "longer than the %s limit", timefmt.Seconds(MaxDuration))
 		default:
 			p.Duration = d
 		}
@@ -240,11 +241,11 @@ func ParseJobParams(v url.Values) (JobParams, error) {
 // gives p back.
 func (p JobParams) Encode() url.Values {
 	v := url.Values{}
-	v.Set(fieldStart, formatSeconds(p.Start))
+	v.Set(fieldStart, timefmt.Seconds(p.Start))
 	if p.FullAudio {
 		v.Set(fieldFullAudio, "true")
 	} else {
-		v.Set(fieldDuration, formatSeconds(p.Duration))
+		v.Set(fieldDuration, timefmt.Seconds(p.Duration))
 	}
 	v.Set(fieldFormat, p.Format.String())
 	if p.Persistent {
@@ -325,16 +326,6 @@ func ParseTime(s string) (time.Duration, error) {
 		d += time.Duration(ns)
 	}
 	return d, nil
-}
-
-// formatSeconds writes d as decimal seconds without trailing zeros, the
-// canonical form ParseTime reads back exactly.
-func formatSeconds(d time.Duration) string {
-	s := strconv.FormatInt(int64(d/time.Second), 10)
-	if ns := int64(d % time.Second); ns != 0 {
-		s += "." + strings.TrimRight(fmt.Sprintf("%09d", ns), "0")
-	}
-	return s
 }
 
 func allDigits(s string) bool {
