@@ -98,13 +98,30 @@ func (r *remoteFlags) client(e *env) (*client.Client, error) {
 	if c.Server == "" {
 		c.Server = defaultServer
 	}
-	if !strings.HasPrefix(c.Server, "http://") && !strings.HasPrefix(c.Server, "https://") {
+	if !isURL(c.Server) {
 		return nil, usagef("--server %q: want http://host:port or https://host", c.Server)
 	}
 	if c.Token == "" {
 		c.Token = e.getenv("AUDEX_TOKEN")
 	}
 	return c, nil
+}
+
+// jobCommand parses the command line of a command on one job (status,
+// fetch): its JOB_ID, and the client its flags describe.
+func (r *remoteFlags) jobCommand(cmd *command, e *env, fs *flag.FlagSet, args []string) (string, *client.Client, error) {
+	pos, err := cmd.parse(e, fs, args)
+	if err != nil {
+		return "", nil, err
+	}
+	if err := exactArgs(pos, "JOB_ID"); err != nil {
+		return "", nil, err
+	}
+	c, err := r.client(e)
+	if err != nil {
+		return "", nil, err
+	}
+	return pos[0], c, nil
 }
 
 func isURL(s string) bool {
@@ -278,15 +295,7 @@ func runStatus(ctx context.Context, e *env, args []string) error {
 	rf.register(fs)
 	wait := fs.Bool("wait", false, "wait until the job is no longer pending")
 	asJSON := fs.Bool("json", false, "print the status as the server sent it, as JSON")
-	pos, err := statusCmd.parse(e, fs, args)
-	if err != nil {
-		return err
-	}
-	if err := exactArgs(pos, "JOB_ID"); err != nil {
-		return err
-	}
-	id := pos[0]
-	c, err := rf.client(e)
+	id, c, err := rf.jobCommand(statusCmd, e, fs, args)
 	if err != nil {
 		return err
 	}
@@ -338,15 +347,7 @@ func runFetch(ctx context.Context, e *env, args []string) error {
 	var rf remoteFlags
 	rf.register(fs)
 	out := fs.String("o", "", "output `FILE`; \"-\" for standard output (default: the server's file name)")
-	pos, err := fetchCmd.parse(e, fs, args)
-	if err != nil {
-		return err
-	}
-	if err := exactArgs(pos, "JOB_ID"); err != nil {
-		return err
-	}
-	id := pos[0]
-	c, err := rf.client(e)
+	id, c, err := rf.jobCommand(fetchCmd, e, fs, args)
 	if err != nil {
 		return err
 	}
