@@ -236,7 +236,8 @@ func (in *input) findStart(maxHeld int64) error {
 	usTB := astiav.NewRational(1, astiav.TimeBase)
 	first := map[int]int64{}
 	seen := map[int]int{}
-	for _, s := range fc.Streams() {
+	streams := fc.Streams()
+	for _, s := range streams {
 		if s.CodecParameters().CodecID() == astiav.CodecIDH264 {
 			first[s.Index()] = math.MaxInt64
 		}
@@ -263,19 +264,23 @@ func (in *input) findStart(maxHeld int64) error {
 			break
 		}
 		i := pkt.StreamIndex()
+		if i >= len(streams) { // FLV and MPEG-TS add streams as they find them
+			streams = fc.Streams()
+		}
+		st := streams[i]
 		if cur, ok := first[i]; ok && seen[i] < perStream {
 			ts := pkt.Pts()
 			if ts == astiav.NoPtsValue {
 				ts = pkt.Dts()
 			}
 			if ts != astiav.NoPtsValue {
-				first[i] = min(cur, astiav.RescaleQ(ts, fc.Streams()[i].TimeBase(), usTB))
+				first[i] = min(cur, astiav.RescaleQ(ts, st.TimeBase(), usTB))
 			}
 			if seen[i]++; seen[i] == perStream {
 				done++
 			}
 		}
-		if !rewind && fc.Streams()[i].CodecParameters().MediaType() == astiav.MediaTypeAudio {
+		if !rewind && st.CodecParameters().MediaType() == astiav.MediaTypeAudio {
 			if held += int64(pkt.Size()); held > maxHeld {
 				rewind = true
 				in.dropAhead()
