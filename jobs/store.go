@@ -289,7 +289,7 @@ func (s *boltStore) close() error { return s.db.Close() }
 type watchedStore struct {
 	store
 	mu      sync.Mutex
-	failing error // the last write's store failure; nil once one succeeded
+	failing bool // the last write failed in the store
 }
 
 func (w *watchedStore) saw(err error) error {
@@ -297,9 +297,9 @@ func (w *watchedStore) saw(err error) error {
 	defer w.mu.Unlock()
 	switch {
 	case err == nil:
-		w.failing = nil
+		w.failing = false
 	case errors.Is(storeErr(err), ErrUnavailable):
-		w.failing = err
+		w.failing = true
 	}
 	return err
 }
@@ -328,7 +328,7 @@ func (w *watchedStore) writable() error {
 	w.mu.Lock()
 	failing := w.failing
 	w.mu.Unlock()
-	if failing == nil {
+	if !failing {
 		return nil
 	}
 	return w.ping()
