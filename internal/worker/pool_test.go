@@ -296,6 +296,24 @@ func killBusyWorker(t *testing.T, p *Pool) {
 	t.Error("no busy worker")
 }
 
+// startLongJob starts extracting the long fixture into dir and returns once
+// the worker reports progress; the channel gets the extraction's error.
+func startLongJob(t *testing.T, p *Pool, dir string) <-chan error {
+	t.Helper()
+	started := make(chan struct{})
+	var once sync.Once
+	errc := make(chan error, 1)
+	src := media(t, "long.mp4") // on the test's goroutine: it may fail the test
+	go func() {
+		_, err := p.Extract(context.Background(), filepath.Join(dir, "out.mp3"), src, extract.Options{
+			Progress: func(extract.Progress) { once.Do(func() { close(started) }) },
+		})
+		errc <- err
+	}()
+	<-started
+	return errc
+}
+
 func TestPoolLifecycle(t *testing.T) {
 	t.Parallel()
 
@@ -303,16 +321,7 @@ func TestPoolLifecycle(t *testing.T) {
 		t.Parallel()
 		p := newTestPool(t, Config{})
 		dir := t.TempDir()
-		started := make(chan struct{})
-		var once sync.Once
-		errc := make(chan error, 1)
-		go func() {
-			_, err := p.Extract(context.Background(), filepath.Join(dir, "out.mp3"), media(t, "long.mp4"), extract.Options{
-				Progress: func(extract.Progress) { once.Do(func() { close(started) }) },
-			})
-			errc <- err
-		}()
-		<-started
+		errc := startLongJob(t, p, dir)
 		require.NoError(t, p.Shutdown(context.Background()))
 		assert.NoError(t, <-errc, "the running job finished")
 		_, err := p.Extract(context.Background(), filepath.Join(dir, "late.mp3"), media(t, "audio.mp4"), extract.Options{})
@@ -324,16 +333,7 @@ func TestPoolLifecycle(t *testing.T) {
 		t.Parallel()
 		p := newTestPool(t, Config{})
 		dir := t.TempDir()
-		started := make(chan struct{})
-		var once sync.Once
-		errc := make(chan error, 1)
-		go func() {
-			_, err := p.Extract(context.Background(), filepath.Join(dir, "out.mp3"), media(t, "long.mp4"), extract.Options{
-				Progress: func(extract.Progress) { once.Do(func() { close(started) }) },
-			})
-			errc <- err
-		}()
-		<-started
+		errc := startLongJob(t, p, dir)
 		ctx, cancel := context.WithCancel(context.Background())
 		cancel()
 		assert.ErrorIs(t, p.Shutdown(ctx), context.Canceled)
