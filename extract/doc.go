@@ -9,7 +9,30 @@
 //
 // [Extract] and [Probe] take any io.Reader (and write to any io.Writer);
 // [ExtractFile] and [ProbeFile] work on paths. A nil *Options means all
-// defaults: the whole of FFmpeg's best audio track as MP3.
+// defaults: the whole of FFmpeg's best audio track, as MP3 from Extract and
+// in the format the destination's extension names from ExtractFile.
+//
+// # Your files
+//
+// ProbeFile only reads. ExtractFile takes the destination first
+// (ExtractFile(ctx, dst, src, opts), as io.Copy) and refuses, before it
+// creates anything, the calls that would write over a file the caller
+// meant to keep:
+//
+//   - a destination that is the source, however named (a hard link, a
+//     symlink, a "./" variant): [ErrOutputIsInput];
+//   - without Options.Format, a destination whose extension names no audio
+//     format, instead of guessing MP3: [ErrUnsupportedFormat]. That includes
+//     .mp4, the usual name of the video being read, so that swapped paths
+//     (ExtractFile(ctx, "talk.mp4", "clip.mp3", nil)) fail rather than
+//     replace the video; for AAC in MP4 name the file .m4a or set
+//     Options.Format = M4A. With Format set, any name is accepted;
+//   - a destination that exists and is not a regular file (a directory, a
+//     device): [ErrUnsupportedOption].
+//
+// Otherwise the output goes to a temporary file beside the destination,
+// renamed into place only once complete: a failed extraction leaves the
+// destination as it was.
 //
 // # Sample accuracy
 //

@@ -25,7 +25,10 @@ var (
 	ErrEncrypted = errors.New("encrypted input")
 	// ErrTooManyStreams: the input declares more streams than Limits allow.
 	ErrTooManyStreams = errors.New("too many streams")
-	// ErrUnsupportedFormat: the output format is not one of [Formats].
+	// ErrUnsupportedFormat: the output format is not one of [Formats]; or,
+	// for [ExtractFile] without Options.Format, the destination's extension
+	// names none of them (no extension, or a video's such as .mp4), so
+	// nothing tells which format is wanted. Nothing was written.
 	ErrUnsupportedFormat = errors.New("unsupported output format")
 	// ErrUnsupportedOption: an option cannot be honoured, such as 6 channels
 	// in AMR or a stream copy the output container cannot hold.
@@ -38,6 +41,10 @@ var (
 	// ErrCanceled: the context was canceled or its deadline passed. The
 	// returned error also matches the context's own error.
 	ErrCanceled = errors.New("canceled")
+	// ErrOutputIsInput: [ExtractFile] was asked to write over its own
+	// input: the destination is the source file, however it is named (the
+	// same path, a hard link, a symlink). Nothing was written.
+	ErrOutputIsInput = errors.New("output is the input file")
 	// ErrOutput: writing the output failed (disk full, closed writer). The
 	// underlying error, such as syscall.ENOSPC, is wrapped too.
 	ErrOutput = errors.New("output write failed")

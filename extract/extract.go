@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"math"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/asticode/go-astiav"
@@ -37,20 +39,43 @@ func Extract(ctx context.Context, dst io.Writer, src io.Reader, opts *Options) (
 	return res, nil
 }
 
-// ExtractFile extracts from the file at srcPath into dstPath. When
-// opts.Format is empty it is inferred from dstPath's extension (MP3 when the
-// extension is not a known format). The output is written to a temporary
-// file beside dstPath and renamed into place only on success: a failed or
-// canceled extraction leaves nothing behind.
+// ExtractFile extracts from the file at srcPath into dstPath. Mind the
+// order: destination first, as in io.Copy.
+//
+// The format is opts.Format; when that is empty, the one dstPath's
+// extension names (see [FormatFromPath]). A destination whose extension
+// names no audio format (none at all, or a video's such as .mp4) fails with
+// [ErrUnsupportedFormat] instead of falling back to MP3: with the two paths
+// swapped, ExtractFile(ctx, "talk.mp4", "clip.mp3", nil) would otherwise
+// replace the video with audio. For AAC in MP4, name the file .m4a or set
+// Options.Format = M4A. With Options.Format set, any name is accepted.
+//
+// ExtractFile never writes over its input: a dstPath that is the file at
+// srcPath, however named (the same path, "./" variants, a hard link, a
+// symlink to it), fails with [ErrOutputIsInput]. An existing dstPath that is
+// not a regular file (a directory, a device, a FIFO) fails with
+// [ErrUnsupportedOption]; write to those with [Extract]. These checks run
+// before anything is created: on such an error nothing was written.
+//
+// The output is written to a temporary file beside dstPath and renamed into
+// place only on success: a failed or canceled extraction leaves nothing
+// behind and dstPath as it was. The rename replaces dstPath as a name: if
+// dstPath is a symlink, the link is replaced by the new file and the file
+// it pointed to is left alone.
 func ExtractFile(ctx context.Context, dstPath, srcPath string, opts *Options) (*Result, error) {
 	var o Options
 	if opts != nil {
 		o = *opts
 	}
+	if err := checkDestination(dstPath, srcPath); err != nil {
+		return nil, fmt.Errorf("extract: %w", err)
+	}
 	if o.Format == "" {
-		if f, ok := FormatFromPath(dstPath); ok {
-			o.Format = f
+		f, err := formatOfDestination(dstPath)
+		if err != nil {
+			return nil, fmt.Errorf("extract: %w", err)
 		}
+		o.Format = f
 	}
 	o, err := o.normalized()
 	if err != nil {
@@ -83,6 +108,58 @@ func ExtractFile(ctx context.Context, dstPath, srcPath string, opts *Options) (*
 	}
 	ok = true
 	return res, nil
+}
+
+// checkDestination refuses a destination that is the source, or that is
+// not a file the final rename could replace.
+func checkDestination(dstPath, srcPath string) error {
+	dst, err := os.Stat(dstPath)
+	if err != nil {
+		// Nothing there to protect (or nothing we can see: creating the
+		// output will say what is wrong).
+		return nil
+	}
+	if src, err := os.Stat(srcPath); err == nil && os.SameFile(src, dst) {
+		return fmt.Errorf("%w: %s is %s", ErrOutputIsInput, dstPath, srcPath)
+	}
+	if !dst.Mode().IsRegular() {
+		return fmt.Errorf("%w: destination %s is a %s, not a regular file (ExtractFile writes files; write to it with Extract)",
+			ErrUnsupportedOption, dstPath, fileKind(dst.Mode()))
+	}
+	return nil
+}
+
+func fileKind(m fs.FileMode) string {
+	switch {
+	case m.IsDir():
+		return "directory"
+	case m&fs.ModeNamedPipe != 0:
+		return "named pipe"
+	case m&fs.ModeSocket != 0:
+		return "socket"
+	case m&fs.ModeDevice != 0:
+		return "device"
+	}
+	return "special file"
+}
+
+// formatOfDestination is the format dstPath's extension names, or an
+// ErrUnsupportedFormat that says how to name the file instead.
+func formatOfDestination(dstPath string) (Format, error) {
+	if f, ok := FormatFromPath(dstPath); ok {
+		return f, nil
+	}
+	const swapped = "ExtractFile takes the destination first; if this is the video, the paths are swapped"
+	switch ext := filepath.Ext(dstPath); strings.ToLower(ext) {
+	case "":
+		return "", fmt.Errorf("%w: destination %s has no extension to tell the audio format: name it .mp3, .m4a, .wav, ... or set Options.Format", ErrUnsupportedFormat, dstPath)
+	case ".mp4":
+		// Accepting .mp4 as AAC would let the swapped-paths slip destroy
+		// the video whenever the audio file already exists.
+		return "", fmt.Errorf("%w: destination %s: .mp4 is what a video is called (%s); for AAC in MP4 name it .m4a or set Options.Format = extract.M4A", ErrUnsupportedFormat, dstPath, swapped)
+	default:
+		return "", fmt.Errorf("%w: destination %s: extension %q names no audio format (want one of %s, or set Options.Format; %s)", ErrUnsupportedFormat, dstPath, ext, formatList(), swapped)
+	}
 }
 
 // extractTo picks how to reach dst: in place when it seeks (or the format

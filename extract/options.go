@@ -7,11 +7,13 @@ import (
 )
 
 // Options configure one extraction. The zero value (and a nil *Options)
-// extracts the whole of FFmpeg's best audio track to MP3 at the source's rate
-// and channel count where MP3 allows them.
+// extracts the whole of FFmpeg's best audio track at the source's rate and
+// channel count where the format allows them: to MP3 with Extract, to the
+// format the destination's extension names with ExtractFile.
 type Options struct {
-	// Format is the output format. Defaults to MP3. ExtractFile infers it
-	// from the output file's extension when empty.
+	// Format is the output format. Defaults to MP3 for Extract.
+	// ExtractFile infers it from the destination's extension when empty,
+	// and fails with ErrUnsupportedFormat when that names no format.
 	Format Format `json:"format,omitempty"`
 
 	// Start is where the output begins on the input's presentation timeline
