@@ -63,6 +63,7 @@ const (
 	CodeUnsupportedOption  = "unsupported_option"
 	CodeStartBeyondEnd     = "start_beyond_end"
 	CodeOutputLimit        = "output_limit_exceeded"
+	CodeOutputIsInput      = "output_is_input"
 	CodeCanceled           = "canceled"
 	CodeTimeout            = "timeout"
 	CodeWorkerCrashed      = "worker_crashed"
@@ -106,6 +107,7 @@ var codes = []struct {
 	{extract.ErrUnsupportedOption, CodeUnsupportedOption},
 	{extract.ErrStartBeyondEnd, CodeStartBeyondEnd},
 	{extract.ErrOutputLimit, CodeOutputLimit},
+	{extract.ErrOutputIsInput, CodeOutputIsInput},
 	{ErrFetch, CodeFetchFailed},
 	{ErrNotFound, CodeNotFound},
 	{ErrQueueFull, CodeQueueFull},

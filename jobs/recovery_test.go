@@ -220,6 +220,7 @@ func TestErrorCode(t *testing.T) {
 		extract.ErrUnsupportedOption:                               CodeUnsupportedOption,
 		extract.ErrStartBeyondEnd:                                  CodeStartBeyondEnd,
 		extract.ErrOutputLimit:                                     CodeOutputLimit,
+		extract.ErrOutputIsInput:                                   CodeOutputIsInput,
 		wrap(extract.ErrCanceled):                                  CodeCanceled,
 		errors.Join(extract.ErrCanceled, context.DeadlineExceeded): CodeTimeout,
 		errors.Join(extract.ErrOutput, syscall.ENOSPC):             CodeStorageFull,

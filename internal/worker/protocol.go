@@ -185,6 +185,7 @@ var errorKinds = []struct {
 	{"output_limit", extract.ErrOutputLimit},
 	{"canceled", extract.ErrCanceled},
 	{"output", extract.ErrOutput},
+	{"output_is_input", extract.ErrOutputIsInput},
 	{"context_canceled", context.Canceled},
 	{"deadline_exceeded", context.DeadlineExceeded},
 	{"no_space", syscall.ENOSPC},
