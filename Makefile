@@ -1,6 +1,9 @@
-# audex — the README documents these targets. Everything that needs FFmpeg runs
-# through internal/ffmpeg/with-env, which builds the pinned static FFmpeg into a
-# cache outside the clone on first use and is instant afterwards.
+# audex — the README documents these targets. The binary is built as any
+# program on the library is (README, "Use audex in your own module"): with the
+# environment cmd/audex-env prints for the pinned static FFmpeg. Tests and
+# benchmarks run through internal/ffmpeg/with-env, which adds the test
+# tooling's ffmpeg. Both build into a cache outside the clone on first use and
+# are instant afterwards.
 SHELL := bash
 WITH  := internal/ffmpeg/with-env
 export PATH := /usr/local/go/bin:$(PATH)
@@ -31,11 +34,12 @@ deps:
 browser:
 	@internal/playground/install-browser.sh
 
-build: deps
+build:
+	@command -v $(GO) >/dev/null || { echo "Go 1.26+ is required (https://go.dev/dl)"; exit 1; }
 	@mkdir -p bin
-	$(WITH) $(GO) build -trimpath -o $(BIN) ./cmd/audex
+	eval "$$($(GO) run ./cmd/audex-env)" && $(GO) build -trimpath -o $(BIN) ./cmd/audex
 
-demo: build
+demo: build deps
 	@mkdir -p demo
 	@echo "== making a 10 s sample video (H.264 + stereo AAC) with the build's ffmpeg"
 	@$(WITH) bash -c 'ffmpeg -v error -y -f lavfi -i testsrc2=size=320x240:rate=25 \

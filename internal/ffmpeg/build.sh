@@ -1,18 +1,37 @@
 #!/usr/bin/env bash
 # Builds the pinned, minimal, static FFmpeg 7.1.x that audex links against, from
-# Debian 13 (trixie)'s source package. One script for the Makefile, CI and the
-# Dockerfile.
+# Debian 13 (trixie)'s source package. One script for the Makefile, CI, the
+# Dockerfile and cmd/audex-env (which embeds this very file, so a program in
+# another module builds against audex the same way).
 #
-# The install lands in a cache outside the clone, keyed by FFmpeg version and a
-# hash of the configure flags, so a second run costs nothing:
-#   ${AUDEX_FFMPEG_CACHE:-$HOME/.cache/audex/ffmpeg}/<version>-<flags hash>/
+# Each profile's install lands in a cache outside the clone, keyed by FFmpeg
+# version and a hash of the configure flags, so a second run costs nothing:
+#   ${AUDEX_FFMPEG_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/audex/ffmpeg}/<version>-<flags hash>/
+# Nothing is written anywhere else (but the apt packages it installs), so it
+# runs as well from a read-only copy of the module: invoke it through bash.
 #
-# Usage: build.sh [--print-prefix]
-#   Builds if needed. The last line of stdout is always the install prefix
-#   (use it for PKG_CONFIG_PATH and to find bin/ffmpeg). Progress goes to stderr.
+# Usage: bash build.sh [--profile lib|tools] [--cached]
+#   --profile  lib (default): what audex links; tools: ffmpeg/ffprobe for
+#              fixtures and benchmarks (see below).
+#   --cached   build nothing: print the prefix of a finished build, or fail.
+#   The last line of stdout is the install prefix. Progress goes to stderr.
+#   A lib install has bin/audex-pkg-config, pkg-config pointed at its own
+#   .pc files: the one variable `go build` needs is PKG_CONFIG=<that>.
 set -euo pipefail
 
-CACHE=${AUDEX_FFMPEG_CACHE:-$HOME/.cache/audex/ffmpeg}
+PROFILE=lib
+CACHED_ONLY=
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --profile) PROFILE=${2:?--profile needs lib or tools}; shift 2 ;;
+    --profile=*) PROFILE=${1#--profile=}; shift ;;
+    --cached) CACHED_ONLY=1; shift ;;
+    --print-prefix) shift ;; # the prefix is always printed; kept for old callers
+    *) printf 'ffmpeg-build: ERROR: unknown argument %s\n' "$1" >&2; exit 2 ;;
+  esac
+done
+
+CACHE=${AUDEX_FFMPEG_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/audex/ffmpeg}
 log() { printf 'ffmpeg-build: %s\n' "$*" >&2; }
 die() { printf 'ffmpeg-build: ERROR: %s\n' "$*" >&2; exit 1; }
 
@@ -26,10 +45,18 @@ BUILD_DEPS=(
 
 join() { local IFS=,; echo "$*"; }
 
-# What the product needs: audio in from the listed containers, audio out in the
-# listed formats. Video decoders exist only so probing resolves stream
-# parameters quickly and the benchmark baseline (the ffmpeg program) behaves like
-# a normal build; audex itself whitelists audio decoders only.
+# Two builds from the one source, each in its own cache directory:
+#
+#   lib    what audex and every program built on its library link: audio in
+#          from the listed containers, audio out in the formats audex writes.
+#          No video decoder or encoder, no filter, no device, no program: audex
+#          whitelists audio decoders only, so anything more would be attack
+#          surface and size. The codec libraries it uses (LAME, Vorbis, Ogg,
+#          opencore-amrnb, zlib) are linked statically too: the .pc files name
+#          their Debian .a archives, so a binary depends on the C runtime only.
+#   tools  the test and benchmark tooling: the ffmpeg and ffprobe programs that
+#          make fixtures (lavfi sources, H.264/VP8/MPEG-4 video, every muxer)
+#          and serve as the benchmark baseline, a superset of lib.
 DEMUXERS=(mov matroska flv live_flv avi mpegts mpegps mp3 aac wav w64 ogg flac ac3 eac3
   amr amrnb amrwb asf asf_o aiff caf dts truehd mlp)
 AUDIO_DECODERS=(aac aac_fixed aac_latm mp1 mp1float mp2 mp2float mp3 mp3float mp3adu opus
@@ -38,38 +65,62 @@ AUDIO_DECODERS=(aac aac_fixed aac_latm mp1 mp1float mp2 mp2float mp3 mp3float mp
   pcm_s8 pcm_u8 pcm_s16le pcm_s16be pcm_u16le pcm_s24le pcm_s24be pcm_s32le pcm_s32be
   pcm_f32le pcm_f32be pcm_f64le pcm_f64be pcm_alaw pcm_mulaw pcm_dvd pcm_bluray
   adpcm_ima_wav adpcm_ima_qt adpcm_ms adpcm_swf adpcm_g726 adpcm_yamaha)
-VIDEO_DECODERS=(h264 hevc mpeg4 h263 flv vp8 vp9 mjpeg rawvideo wrapped_avframe)
-ENCODERS=(libmp3lame pcm_s16le pcm_s24le pcm_f32le aac libvorbis flac wmav2 ac3
-  libopencore_amrnb libopus libvo_amrwbenc mp2
-  libopenh264 mpeg4 h263 flv libvpx_vp8 rawvideo wrapped_avframe)
-MUXERS=(mp3 wav adts ogg oga opus flac asf ac3 eac3 amr ipod mp4 mov tgp matroska webm
-  flv avi mpegts null w64)
+# Parsers time and split the packets of every stream while the demuxer reads
+# stream information, video included; no decoder is involved.
 PARSERS=(aac aac_latm ac3 mpegaudio opus vorbis flac amr dca mlp
   h264 hevc mpeg4video h263 vp8 vp9 mjpeg)
-BSFS=(aac_adtstoasc h264_mp4toannexb hevc_mp4toannexb vp9_superframe vp9_superframe_split
-  extract_extradata null)
-FILTERS=(abuffer abuffersink buffer buffersink aresample aformat anull atrim asetpts
-  asetnsamples aevalsrc sine anullsrc anoisesrc volume pan amerge join apad asplit concat
-  testsrc testsrc2 color nullsrc format scale null trim setpts fps split)
 
-CONFIGURE_FLAGS=(
-  --enable-static --disable-shared --enable-pic
-  --disable-autodetect --disable-everything --disable-doc --disable-debug
-  --disable-network --disable-postproc --enable-version3
-  --disable-programs --enable-ffmpeg --enable-ffprobe
-  --enable-zlib --enable-libmp3lame --enable-libvorbis --enable-libopus
-  --enable-libopencore-amrnb --enable-libopencore-amrwb --enable-libvo-amrwbenc
-  --enable-libopenh264 --enable-libvpx
-  --enable-protocol=file,pipe
-  --enable-indev=lavfi
-  --enable-demuxer="$(join "${DEMUXERS[@]}")"
-  --enable-decoder="$(join "${AUDIO_DECODERS[@]}" "${VIDEO_DECODERS[@]}")"
-  --enable-encoder="$(join "${ENCODERS[@]}")"
-  --enable-muxer="$(join "${MUXERS[@]}")"
-  --enable-parser="$(join "${PARSERS[@]}")"
-  --enable-bsf="$(join "${BSFS[@]}")"
-  --enable-filter="$(join "${FILTERS[@]}")"
-)
+case "$PROFILE" in
+lib)
+  ENCODERS=(libmp3lame pcm_s16le aac libvorbis flac wmav2 ac3 libopencore_amrnb)
+  MUXERS=(mp3 wav adts ogg oga flac asf ac3 amr ipod)
+  CONFIGURE_FLAGS=(
+    --enable-static --disable-shared --enable-pic
+    --disable-autodetect --disable-everything --disable-doc --disable-debug
+    --disable-network --disable-postproc --enable-version3 --disable-programs
+    --enable-zlib --enable-libmp3lame --enable-libvorbis --enable-libopencore-amrnb
+    --enable-protocol=file,pipe
+    --enable-demuxer="$(join "${DEMUXERS[@]}")"
+    --enable-decoder="$(join "${AUDIO_DECODERS[@]}")"
+    --enable-encoder="$(join "${ENCODERS[@]}")"
+    --enable-muxer="$(join "${MUXERS[@]}")"
+    --enable-parser="$(join "${PARSERS[@]}")"
+    --enable-bsf=aac_adtstoasc
+  )
+  ;;
+tools)
+  VIDEO_DECODERS=(h264 hevc mpeg4 h263 flv vp8 vp9 mjpeg rawvideo wrapped_avframe)
+  ENCODERS=(libmp3lame pcm_s16le pcm_s24le pcm_f32le aac libvorbis flac wmav2 ac3
+    libopencore_amrnb libopus libvo_amrwbenc mp2
+    libopenh264 mpeg4 h263 flv libvpx_vp8 rawvideo wrapped_avframe)
+  MUXERS=(mp3 wav adts ogg oga opus flac asf ac3 eac3 amr ipod mp4 mov tgp matroska webm
+    flv avi mpegts null w64)
+  BSFS=(aac_adtstoasc h264_mp4toannexb hevc_mp4toannexb vp9_superframe vp9_superframe_split
+    extract_extradata null)
+  FILTERS=(abuffer abuffersink buffer buffersink aresample aformat anull atrim asetpts
+    asetnsamples aevalsrc sine anullsrc anoisesrc volume pan amerge join apad asplit concat
+    testsrc testsrc2 color nullsrc format scale null trim setpts fps split)
+  CONFIGURE_FLAGS=(
+    --enable-static --disable-shared --enable-pic
+    --disable-autodetect --disable-everything --disable-doc --disable-debug
+    --disable-network --disable-postproc --enable-version3
+    --disable-programs --enable-ffmpeg --enable-ffprobe
+    --enable-zlib --enable-libmp3lame --enable-libvorbis --enable-libopus
+    --enable-libopencore-amrnb --enable-libopencore-amrwb --enable-libvo-amrwbenc
+    --enable-libopenh264 --enable-libvpx
+    --enable-protocol=file,pipe
+    --enable-indev=lavfi
+    --enable-demuxer="$(join "${DEMUXERS[@]}")"
+    --enable-decoder="$(join "${AUDIO_DECODERS[@]}" "${VIDEO_DECODERS[@]}")"
+    --enable-encoder="$(join "${ENCODERS[@]}")"
+    --enable-muxer="$(join "${MUXERS[@]}")"
+    --enable-parser="$(join "${PARSERS[@]}")"
+    --enable-bsf="$(join "${BSFS[@]}")"
+    --enable-filter="$(join "${FILTERS[@]}")"
+  )
+  ;;
+*) die "unknown profile '$PROFILE' (want lib or tools)" ;;
+esac
 FLAGS_HASH=$(printf '%s\n' "${CONFIGURE_FLAGS[@]}" | sha256sum | cut -c1-12)
 
 ensure_deps() {
@@ -92,6 +143,69 @@ cached_prefix() {
   done
 }
 
+# FFmpeg's static .pc files name the codec libraries as -lNAME, which the
+# linker resolves to the shared library. Name the static archive instead
+# (-l:libNAME.a, accepted by cgo's flag check) for every library but the C
+# runtime (libc, libm, libpthread, libdl, librt), each followed by what it
+# needs in its turn (pkg-config --static, where the library has a .pc file:
+# libvorbisenc needs libvorbis, which needs libogg). Idempotent.
+static_codec_libs() {
+  local pc line w name dep out
+  for pc in "$1"/lib/pkgconfig/*.pc; do
+    out=
+    while IFS= read -r line; do
+      case "$line" in
+      Libs*:*)
+        local words=()
+        read -r -a words <<<"$line"
+        line=
+        for w in "${words[@]}"; do
+          case "$w" in
+          -lc|-lm|-lpthread|-ldl|-lrt|-lav*|-lsw*|-l:*) ;;
+          -l*)
+            name=${w#-l}
+            w=
+            for dep in $(pkg-config --static --libs-only-l "$name" 2>/dev/null || echo "-l$name"); do
+              case "$dep" in
+              -lc|-lm|-lpthread|-ldl|-lrt) ;;
+              -l*)
+                [ -f "$(${CC:-cc} -print-file-name="lib${dep#-l}.a")" ] \
+                  || die "no static archive for $dep (install its Debian -dev package)"
+                dep="-l:lib${dep#-l}.a" ;;
+              esac
+              w+="${w:+ }$dep"
+            done ;;
+          esac
+          line+="${line:+ }$w"
+        done ;;
+      esac
+      out+="$line"$'\n'
+    done <"$pc"
+    printf '%s' "$out" >"$pc"
+  done
+}
+
+# bin/audex-pkg-config: pkg-config over this install's .pc files. Go reads
+# only the first word of $PKG_CONFIG, so the search path lives in the script.
+write_pkg_config() {
+  local real
+  real=$(command -v pkg-config) || die "pkg-config not found"
+  mkdir -p "$1/bin"
+  cat >"$1/bin/audex-pkg-config" <<WRAP
+#!/bin/sh
+# pkg-config for the audex FFmpeg build in this directory (written by build.sh).
+PKG_CONFIG_PATH='$1/lib/pkgconfig'\${PKG_CONFIG_PATH:+:\$PKG_CONFIG_PATH} exec '$real' "\$@"
+WRAP
+  chmod 755 "$1/bin/audex-pkg-config"
+}
+
+if [ -n "$CACHED_ONLY" ]; then
+  prefix=$(cached_prefix || true)
+  [ -n "$prefix" ] || die "no finished $PROFILE build in $CACHE"
+  echo "$prefix"
+  exit 0
+fi
+
 ensure_deps
 # One build at a time per cache: a second caller waits, then finds the result.
 mkdir -p "$CACHE"
@@ -99,7 +213,7 @@ exec 9>"$CACHE/.lock"
 flock 9
 prefix=$(cached_prefix || true)
 if [ -n "$prefix" ]; then
-  log "using cached build $prefix"
+  log "using cached $PROFILE build $prefix"
   echo "$prefix"
   exit 0
 fi
@@ -137,8 +251,10 @@ log "building with $jobs jobs (a few minutes)"
 start=$(date +%s)
 (cd "$work/src" && make -j"$jobs" >"$work/make.log" 2>&1 && make install >>"$work/make.log" 2>&1) \
   || { tail -60 "$work/make.log" >&2; die "build failed"; }
+static_codec_libs "$prefix"
+write_pkg_config "$prefix"
 printf '%s\n' "${CONFIGURE_FLAGS[@]}" >"$prefix/configure-flags.txt"
 echo "$version" >"$prefix/version.txt"
 touch "$prefix/.complete"
-log "built ffmpeg $version in $(( $(date +%s) - start ))s"
+log "built ffmpeg $version ($PROFILE) in $(( $(date +%s) - start ))s"
 echo "$prefix"

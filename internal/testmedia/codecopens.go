@@ -22,6 +22,16 @@ int __wrap_avcodec_open2(AVCodecContext *avctx, const AVCodec *codec, AVDictiona
 	return ret;
 }
 
+static int video_decoders(void) {
+	void *it = NULL;
+	const AVCodec *c;
+	int n = 0;
+	while ((c = av_codec_iterate(&it))) {
+		n += av_codec_is_decoder(c) && c->type == AVMEDIA_TYPE_VIDEO;
+	}
+	return n;
+}
+
 static long decoder_opens(int type, int ok) {
 	return __atomic_load_n(ok ? &opened[type] : &refused[type], __ATOMIC_RELAXED);
 }
@@ -46,3 +56,8 @@ func CountDecoderOpens() DecoderOpens {
 		AudioRefused: n(C.AVMEDIA_TYPE_AUDIO, 0),
 	}
 }
+
+// VideoDecoders is how many video decoders the linked FFmpeg has: none in
+// the build audex ships (build.sh's lib profile), which links audio decoders
+// only.
+func VideoDecoders() int { return int(C.video_decoders()) }
