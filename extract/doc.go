@@ -12,6 +12,24 @@
 // defaults: the whole of FFmpeg's best audio track, as MP3 from Extract and
 // in the format the destination's extension names from ExtractFile.
 //
+// # Use audex in your own module
+//
+// The package links audex's pinned static FFmpeg through cgo. After
+// requiring github.com/audex/audex, build from your module's directory with:
+//
+//	eval "$(go run github.com/audex/audex/cmd/audex-env)"
+//	go build
+//
+// or keep that environment for every later go command:
+//
+//	go env -w $(go run github.com/audex/audex/cmd/audex-env -format goenv)
+//	go build
+//
+// audex-env builds FFmpeg once into ~/.cache/audex/ffmpeg (installing its
+// Debian build dependencies with apt) and prints CGO_ENABLED, CGO_CPPFLAGS,
+// PKG_CONFIG and PKG_CONFIG_PATH. The program it builds links FFmpeg and
+// every codec library statically and needs only the C runtime to run.
+//
 // # Your files
 //
 // ProbeFile only reads. ExtractFile takes the destination first
