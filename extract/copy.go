@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/asticode/go-astiav"
 )
@@ -41,6 +42,19 @@ func (p *pipeline) copyable() bool {
 		return !strings.HasPrefix(p.in.fc.InputFormat().Name(), "mp3")
 	}
 	return true
+}
+
+// startBeyondEnd is ErrStartBeyondEnd saying where the audio ends: at end
+// on the presentation timeline, or, when that is unknown (< 0), where the
+// container says the track ends.
+func (p *pipeline) startBeyondEnd(end time.Duration) error {
+	if end < 0 && p.track.Duration > 0 {
+		end = p.track.Start + p.track.Duration
+	}
+	if end < 0 {
+		return fmt.Errorf("%w: start %v, the audio ends earlier", ErrStartBeyondEnd, p.o.Start)
+	}
+	return fmt.Errorf("%w: start %v, the audio ends at %v", ErrStartBeyondEnd, p.o.Start, end.Round(time.Millisecond))
 }
 
 // copyPackets remuxes the track's packets into the output container.
@@ -138,7 +152,7 @@ func (p *pipeline) copyPackets() (*Result, error) {
 	}
 	if kept == 0 {
 		if p.o.Start > 0 {
-			return nil, fmt.Errorf("%w: start %v, audio ends earlier", ErrStartBeyondEnd, p.o.Start)
+			return nil, p.startBeyondEnd(-1)
 		}
 		return nil, fmt.Errorf("%w: no audio packets", ErrInvalidInput)
 	}

@@ -83,6 +83,11 @@ func ExtractFile(ctx context.Context, dstPath, srcPath string, opts *Options) (*
 	}
 	tmp, err := os.CreateTemp(filepath.Dir(dstPath), "."+filepath.Base(dstPath)+".*.part")
 	if err != nil {
+		// Name dstPath, not the temporary file nobody asked for.
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = &fs.PathError{Op: "create", Path: dstPath, Err: pe.Err}
+		}
 		return nil, fmt.Errorf("extract: create output: %w: %w", ErrOutput, err)
 	}
 	ok := false
@@ -221,11 +226,6 @@ func run(ctx context.Context, w io.WriteSeeker, seekable bool, src source, o Opt
 		return nil, err
 	}
 	cp := st.CodecParameters()
-	if cp.SampleRate() <= 0 && cp.ChannelLayout().Channels() <= 0 {
-		// Declared (an MPEG-TS PMT, say) but not one packet of it within
-		// the probe limits: nothing here to decode.
-		return nil, fmt.Errorf("%w: the audio stream has no packets within the probe limits", ErrNoAudio)
-	}
 	if cp.SampleRate() <= 0 || cp.SampleRate() > o.Limits.MaxSampleRate {
 		return nil, fmt.Errorf("%w: sample rate %d Hz", ErrUnsupportedInput, cp.SampleRate())
 	}
@@ -257,7 +257,11 @@ func selectTrack(fc *astiav.FormatContext, t0 int64, o Options) (*astiav.Stream,
 	switch {
 	case o.Track > 0:
 		if o.Track > len(tracks) {
-			return nil, AudioTrack{}, fmt.Errorf("%w: track %d (input has %d audio tracks)", ErrTrackNotFound, o.Track, len(tracks))
+			n := "1 audio track"
+			if len(tracks) > 1 {
+				n = fmt.Sprintf("%d audio tracks", len(tracks))
+			}
+			return nil, AudioTrack{}, fmt.Errorf("%w: track %d (input has %s)", ErrTrackNotFound, o.Track, n)
 		}
 		chosen = &tracks[o.Track-1]
 		if o.Language != "" && !langMatch(chosen.Language, o.Language) {
@@ -286,14 +290,6 @@ func selectTrack(fc *astiav.FormatContext, t0 int64, o Options) (*astiav.Stream,
 		}
 	}
 	return st, *chosen, nil
-}
-
-func langMatch(have, want string) bool {
-	if len(have) != len(want) {
-		// Accept ISO 639-1 "en" for ISO 639-2 "eng" by prefix.
-		return len(want) == 2 && len(have) == 3 && have[:2] == want
-	}
-	return have == want
 }
 
 // bestTrack returns FFmpeg's pick as a 1-based track number.

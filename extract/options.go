@@ -27,7 +27,9 @@ type Options struct {
 	// best audio track, or the first in Language when that is set.
 	Track int `json:"track,omitempty"`
 	// Language selects the first audio track tagged with this ISO 639
-	// language code ("eng", "de", ...). Empty means any.
+	// language code. The forms of one language are equal: ISO 639-1 "de",
+	// ISO 639-2/T "deu" and 639-2/B "ger" (Matroska's) all select German.
+	// Empty means any.
 	Language string `json:"language,omitempty"`
 
 	// SampleRate of the output in Hz. 0 keeps the source rate when the

@@ -56,14 +56,23 @@ func probe(ctx context.Context, src source, limits *Limits) (*Info, error) {
 	return info, nil
 }
 
-// audioTracks describes the audio streams, with times on the presentation
-// timeline (zero = the container's start).
+// isAudioTrack is what Probe lists and Extract can select: an audio stream
+// whose parameters the demuxer found (a sample rate or a channel count). A
+// stream only declared, with not one packet of it within the probe limits
+// (an MPEG-TS PMT's, or random bytes taken for an MP3 header), has none and
+// is no track: there is nothing in it to decode.
+func isAudioTrack(cp *astiav.CodecParameters) bool {
+	return cp.MediaType() == astiav.MediaTypeAudio && (cp.SampleRate() > 0 || cp.ChannelLayout().Channels() > 0)
+}
+
+// audioTracks describes the audio tracks (see isAudioTrack), with times on
+// the presentation timeline (zero = the container's start).
 func audioTracks(fc *astiav.FormatContext, t0 int64) []AudioTrack {
 	usTB := astiav.NewRational(1, 1_000_000)
 	var tracks []AudioTrack
 	for _, s := range fc.Streams() {
 		cp := s.CodecParameters()
-		if cp.MediaType() != astiav.MediaTypeAudio {
+		if !isAudioTrack(cp) {
 			continue
 		}
 		t := AudioTrack{

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+	"time"
 
 	"github.com/asticode/go-astiav"
 )
@@ -642,7 +643,11 @@ func (t *transcoder) flush() error {
 	}
 	if t.written <= t.prefix {
 		if t.o.Start > 0 {
-			return fmt.Errorf("%w: start %v, audio ends earlier", ErrStartBeyondEnd, t.o.Start)
+			end := time.Duration(-1)
+			if t.anchored {
+				end = durationOf(t.nextPos, t.params.rate)
+			}
+			return t.startBeyondEnd(end)
 		}
 		return fmt.Errorf("%w: no decodable audio", ErrInvalidInput)
 	}
