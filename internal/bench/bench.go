@@ -130,6 +130,11 @@ type Measure struct {
 // ErrNoFixture: there is neither an input nor an ffmpeg to make one.
 var ErrNoFixture = errors.New("no input to measure: give an input file, or an ffmpeg program to generate one")
 
+// ErrFFmpeg wraps a failure of the ffmpeg program (Config.FFmpeg) while it
+// generated fixtures or ran a baseline job: often an ffmpeg built without
+// an encoder the fixtures need (the 3-minute fixture is H.264 by OpenH264).
+var ErrFFmpeg = errors.New("ffmpeg failed")
+
 func (c Config) withDefaults() (Config, error) {
 	if c.Input == "" && c.FFmpeg == "" {
 		return c, ErrNoFixture

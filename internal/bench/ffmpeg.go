@@ -50,7 +50,7 @@ func (b *runner) ffmpegJob(s spec, res *extract.Result) job {
 		out := filepath.Join(b.work, fmt.Sprintf("ffmpeg-%d%s", w, s.format.Extension()))
 		cmd := exec.CommandContext(ctx, b.c.FFmpeg, append(args[:len(args):len(args)], out)...)
 		if msg, err := cmd.CombinedOutput(); err != nil {
-			return fmt.Errorf("%s %s: %w: %s", b.c.FFmpeg, strings.Join(args, " "), err, bytes.TrimSpace(msg))
+			return fmt.Errorf("%w: %s %s: %w: %s", ErrFFmpeg, b.c.FFmpeg, strings.Join(args, " "), err, bytes.TrimSpace(msg))
 		}
 		return nil
 	}
@@ -86,7 +86,7 @@ func copyFormat(ctx context.Context, path string) (extract.Format, bool) {
 func ffmpegVersion(ctx context.Context, ff string) (string, error) {
 	out, err := exec.CommandContext(ctx, ff, "-hide_banner", "-version").Output()
 	if err != nil {
-		return "", fmt.Errorf("ffmpeg %s: %w", ff, err)
+		return "", fmt.Errorf("%w: %s -version: %w", ErrFFmpeg, ff, err)
 	}
 	line, _, _ := strings.Cut(string(out), "\n")
 	// "ffmpeg version 7.1.5 Copyright ..." -> "7.1.5"
@@ -179,7 +179,7 @@ func (c Config) cached(ctx context.Context, name string, args []string) (string,
 	full := append(append([]string{"-nostdin", "-hide_banner", "-loglevel", "error", "-y"}, args...), tmp)
 	if msg, err := exec.CommandContext(ctx, c.FFmpeg, full...).CombinedOutput(); err != nil {
 		os.Remove(tmp)
-		return "", fmt.Errorf("generate %s: %w: %s", name, err, bytes.TrimSpace(msg))
+		return "", fmt.Errorf("%w: generate %s with %s: %w: %s", ErrFFmpeg, name, c.FFmpeg, err, bytes.TrimSpace(msg))
 	}
 	return out, os.Rename(tmp, out)
 }

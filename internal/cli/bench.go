@@ -3,9 +3,12 @@ package cli
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"os/exec"
 
 	"github.com/audex/audex/internal/bench"
+	"github.com/audex/audex/internal/ffmpeg"
 )
 
 var benchCmd = &command{
@@ -21,11 +24,15 @@ second for 1..N concurrent workers.
 
 When an ffmpeg program is available every row is also measured with it (one
 process per job, same cut, codec and parameters) and the speed-up printed. It
-is --ffmpeg, else $AUDEX_FFMPEG, else ffmpeg on PATH. Without --input the
-fixtures are generated with that ffmpeg once and cached.
+is --ffmpeg, else $AUDEX_FFMPEG, else the ffmpeg of audex's own pinned FFmpeg
+build when it is in the cache (internal/ffmpeg/build.sh --profile tools, which
+make test builds), else ffmpeg on PATH; bench says which it uses. Without
+--input the fixtures are generated with that ffmpeg once and cached: they need
+an ffmpeg with the OpenH264 encoder and the lavfi sources.
 
 A full run takes a few minutes; --quick takes seconds (a 10-second fixture,
-short measurements) and is meant for CI.
+short measurements) and is meant for CI: its figures are indicative only,
+not for comparing or quoting.
 
 Examples:
   audex bench
@@ -40,9 +47,9 @@ func init() { benchCmd.run = runBench }
 func runBench(ctx context.Context, e *env, args []string) error {
 	fs := benchCmd.newFlags()
 	cfg := bench.Config{}
-	fs.StringVar(&cfg.FFmpeg, "ffmpeg", "", "baseline ffmpeg `PROGRAM` (default $AUDEX_FFMPEG, else ffmpeg on PATH)")
+	fs.StringVar(&cfg.FFmpeg, "ffmpeg", "", "baseline ffmpeg `PROGRAM` (default $AUDEX_FFMPEG, else audex's pinned build's, else ffmpeg on PATH)")
 	fs.StringVar(&cfg.Input, "input", "", "measure this media `FILE` instead of generated fixtures")
-	fs.BoolVar(&cfg.Quick, "quick", false, "a run of seconds, for CI")
+	fs.BoolVar(&cfg.Quick, "quick", false, "a run of seconds, for CI; the figures are indicative only")
 	fs.IntVar(&cfg.MaxWorkers, "workers", 0, "measure 1..`N` concurrent workers (default twice the CPU count; --quick: 2)")
 	fs.DurationVar(&cfg.Budget, "time", 0, "`DURATION` of each measurement (default 3s; --quick: 100ms)")
 	fs.StringVar(&cfg.CacheDir, "cache", "", "`DIR` for generated fixtures (default the user cache directory's audex/bench)")
@@ -61,14 +68,15 @@ func runBench(ctx context.Context, e *env, args []string) error {
 	if p := *plotPath; p != "" && !hasExt(p, ".svg", ".png") {
 		return usagef("--plot %q: want a .svg or .png file", p)
 	}
-	if cfg.FFmpeg == "" {
-		cfg.FFmpeg = e.getenv("AUDEX_FFMPEG")
-	}
-	if cfg.FFmpeg == "" {
-		cfg.FFmpeg, _ = exec.LookPath("ffmpeg")
+	from := baselineFFmpeg(ctx, e, &cfg.FFmpeg)
+	if cfg.FFmpeg != "" {
+		fmt.Fprintf(e.stderr, "bench: baseline %s (%s)\n", cfg.FFmpeg, from)
 	}
 	cfg.Log = e.stderr
 	rep, err := bench.Run(ctx, cfg)
+	if errors.Is(err, bench.ErrFFmpeg) {
+		return fmt.Errorf("%w\n(the ffmpeg used is %s, %s; choose another with --ffmpeg)", err, cfg.FFmpeg, from)
+	}
 	if err != nil {
 		return err
 	}
@@ -82,5 +90,28 @@ func runBench(ctx context.Context, e *env, args []string) error {
 		enc.SetIndent("", "  ")
 		return enc.Encode(rep)
 	}
-	return rep.WriteTable(e.stdout)
+	if err := rep.WriteTable(e.stdout); err != nil {
+		return err
+	}
+	if cfg.Quick {
+		fmt.Fprintln(e.stdout, "Quick mode: short measurements, so these figures are indicative only; run without --quick for figures to compare or quote.")
+	}
+	return nil
+}
+
+// baselineFFmpeg fills in the baseline ffmpeg when --ffmpeg did not name
+// one, and says where it came from.
+func baselineFFmpeg(ctx context.Context, e *env, path *string) string {
+	if *path != "" {
+		return "--ffmpeg"
+	}
+	if *path = e.getenv("AUDEX_FFMPEG"); *path != "" {
+		return "$AUDEX_FFMPEG"
+	}
+	if p, err := ffmpeg.Tool(ctx, "ffmpeg"); err == nil {
+		*path = p
+		return "audex's pinned FFmpeg build"
+	}
+	*path, _ = exec.LookPath("ffmpeg")
+	return "ffmpeg on PATH"
 }

@@ -69,3 +69,24 @@ func TestBenchQuick(t *testing.T) {
 	assert.Contains(t, string(svg), "<svg")
 	assert.Contains(t, string(svg), "workers")
 }
+
+// Without --ffmpeg or $AUDEX_FFMPEG, bench takes the ffmpeg of audex's own
+// pinned build from the cache (make test has built it) and says so.
+func TestBenchBaselineFromCache(t *testing.T) {
+	t.Parallel()
+	r := run(t, context.Background(), nil, nil, "bench", "--quick", "--input", filepath.Join(t.TempDir(), "missing.mp4"))
+	assert.Equal(t, ExitFailure, r.code)
+	assert.Regexp(t, `bench: baseline /\S+/bin/ffmpeg \(audex's pinned FFmpeg build\)`, r.stderr)
+}
+
+// An ffmpeg that fails is named in the error, with the way out.
+func TestBenchFFmpegHint(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	fake := filepath.Join(dir, "ffmpeg")
+	require.NoError(t, os.WriteFile(fake, []byte("#!/bin/sh\necho 'Unknown encoder libopenh264' >&2\nexit 1\n"), 0o755))
+	r := run(t, context.Background(), nil, nil, "bench", "--quick", "--ffmpeg", fake, "--cache", filepath.Join(dir, "cache"))
+	assert.Equal(t, ExitFailure, r.code)
+	assert.Contains(t, r.stderr, "bench: baseline "+fake+" (--ffmpeg)")
+	assert.Contains(t, r.stderr, "choose another with --ffmpeg")
+}
