@@ -20,6 +20,18 @@
 // timeout. Job contexts
 // come from the manager, never from the submitter's context.
 //
+// # Input files
+//
+// SubmitFile leaves the caller's file where it is and as it is: the data
+// directory gets a hard link to it when both are on one file system, else
+// a copy, and the manager only ever removes that link or copy of its own
+// (when the job ends, is deleted or expires), never the caller's name. A
+// link shares the file's content: a file changed in place before the job
+// has read it is read as changed. Request.MoveInput takes the file itself
+// instead (a rename), for files made only to be submitted, such as the HTTP
+// service's spooled uploads. Only non-empty regular files are taken; a
+// directory, device or FIFO is refused with ErrInvalidRequest.
+//
 // # Guarantees
 //
 // Accepted means durable: Submit returns only after the input file is

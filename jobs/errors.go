@@ -19,7 +19,8 @@ var (
 	// ErrClosed: the manager is shutting down or closed.
 	ErrClosed = errors.New("jobs: manager closed")
 	// ErrInvalidRequest: the submission cannot be accepted as it is (empty
-	// input, unknown output format, URL job without a Fetcher, ...).
+	// input, an input that is not a regular file, unknown output format,
+	// URL job without a Fetcher, ...).
 	ErrInvalidRequest = errors.New("jobs: invalid request")
 	// ErrExpired: the job's result has passed its retention.
 	ErrExpired = errors.New("jobs: result expired")

@@ -30,7 +30,8 @@ func Example() {
 	}
 	defer m.Shutdown(ctx)
 
-	// The manager takes ownership of the file.
+	// The video stays where it is: the manager links (or copies) it into
+	// its data directory.
 	job, err := m.SubmitFile(ctx, sampleVideo(dir), jobs.Request{
 		Options: extract.Options{Format: extract.WAV, Start: time.Second, Duration: 1500 * time.Millisecond},
 	})

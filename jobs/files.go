@@ -133,22 +133,108 @@ type adopted struct {
 	done func()
 }
 
-// adopt moves the caller's file at src to dst: a rename when both are on the
-// same file system, else a copy (through tmp, then renamed) whose source is
-// removed only once the job is committed.
-func adopt(ctx context.Context, src, dst, tmp string) (adopted, error) {
-	fi, err := os.Stat(src)
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		return adopted{}, fmt.Errorf("%w: input file: %w", ErrInvalidRequest, err)
-	case err != nil:
-		return adopted{}, fmt.Errorf("%w: input file: %w", ErrUnavailable, err)
-	case !fi.Mode().IsRegular():
-		return adopted{}, fmt.Errorf("%w: input %s is not a regular file", ErrInvalidRequest, src)
-	case fi.Size() == 0:
-		return adopted{}, fmt.Errorf("%w: input %s is empty", ErrInvalidRequest, src)
+// linkFunc makes newname a hard link to oldname (os.Link; tests replace it).
+type linkFunc func(oldname, newname string) error
+
+// adopt makes the caller's file at src the job's input at dst.
+//
+// By default the caller keeps the file: dst is a hard link to it when
+// both are on one file system and the link is allowed (instant, no space),
+// else a copy written through tmp. The manager never writes to dst and only
+// ever unlinks that name of its own, so the caller's file stays as it is;
+// what a link shares is the inode: a change the caller makes to the file in
+// place, before the job has read it, is what the job reads.
+//
+// With move, the file itself is taken: renamed to dst, or across file
+// systems copied through tmp and removed once the job is committed.
+func adopt(ctx context.Context, src, dst, tmp string, move bool, link linkFunc) (adopted, error) {
+	// Stat before opening: opening a FIFO would block, a device may act.
+	stat := os.Stat
+	if move {
+		// Moving a symlink would move the link, not the file.
+		stat = os.Lstat
 	}
-	err = os.Rename(src, dst)
+	fi, err := stat(src)
+	if err != nil {
+		return adopted{}, inputErr(err)
+	}
+	if err := checkInput(src, fi); err != nil {
+		return adopted{}, err
+	}
+	f, err := os.OpenFile(src, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return adopted{}, inputErr(err)
+	}
+	defer f.Close()
+	if fi, err = f.Stat(); err != nil {
+		return adopted{}, inputErr(err)
+	}
+	if err := checkInput(src, fi); err != nil {
+		return adopted{}, err // replaced since the first look
+	}
+	if move {
+		return moveFile(ctx, f, fi, src, dst, tmp)
+	}
+	if linkFile(src, fi, dst, link) {
+		if err = syncFile(dst); err == nil {
+			err = syncDir(filepath.Dir(dst))
+		}
+		if err != nil {
+			os.Remove(dst)
+			return adopted{}, fmt.Errorf("%w: take input: %w", ErrUnavailable, err)
+		}
+		return adopted{size: fi.Size(), undo: func() { os.Remove(dst) }, done: func() {}}, nil
+	}
+	n, err := copyFile(ctx, f, dst, tmp)
+	if err != nil {
+		return adopted{}, err
+	}
+	return adopted{size: n, undo: func() { os.Remove(dst) }, done: func() {}}, nil
+}
+
+func inputErr(err error) error {
+	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, fs.ErrPermission) || errors.Is(err, syscall.ENOTDIR) {
+		return fmt.Errorf("%w: input file: %w", ErrInvalidRequest, err)
+	}
+	return fmt.Errorf("%w: input file: %w", ErrUnavailable, err)
+}
+
+// checkInput accepts only a non-empty regular file: a directory, device,
+// FIFO or socket is never linked, moved or read.
+func checkInput(src string, fi fs.FileInfo) error {
+	switch {
+	case fi.Mode()&fs.ModeSymlink != 0:
+		return fmt.Errorf("%w: input %s is a symlink; to move the input, name the file itself", ErrInvalidRequest, src)
+	case !fi.Mode().IsRegular():
+		return fmt.Errorf("%w: input %s is not a regular file", ErrInvalidRequest, src)
+	case fi.Size() == 0:
+		return fmt.Errorf("%w: input %s is empty", ErrInvalidRequest, src)
+	}
+	return nil
+}
+
+// linkFile hard-links the file fi (opened from src) at dst, and reports
+// whether dst is now that very file. os.Link does not follow a symlink, so
+// src is resolved first; the result is checked against the opened file, so
+// a src replaced meanwhile is never linked in its place.
+func linkFile(src string, fi fs.FileInfo, dst string, link linkFunc) bool {
+	target, err := filepath.EvalSymlinks(src)
+	if err != nil || link(target, dst) != nil {
+		return false
+	}
+	got, err := os.Lstat(dst)
+	if err != nil || !got.Mode().IsRegular() || !os.SameFile(got, fi) {
+		os.Remove(dst)
+		return false
+	}
+	return true
+}
+
+// moveFile renames src to dst, or across file systems copies the open file
+// f through tmp; the original is then removed only once the job is
+// committed.
+func moveFile(ctx context.Context, f *os.File, fi fs.FileInfo, src, dst, tmp string) (adopted, error) {
+	err := os.Rename(src, dst)
 	if err == nil {
 		if err = syncFile(dst); err == nil {
 			err = syncDir(filepath.Dir(dst))
@@ -162,21 +248,16 @@ func adopt(ctx context.Context, src, dst, tmp string) (adopted, error) {
 	if !errors.Is(err, syscall.EXDEV) {
 		return adopted{}, fmt.Errorf("%w: take input: %w", ErrUnavailable, err)
 	}
-	n, err := copyFile(ctx, src, dst, tmp)
+	n, err := copyFile(ctx, f, dst, tmp)
 	if err != nil {
 		return adopted{}, err
 	}
 	return adopted{size: n, undo: func() { os.Remove(dst) }, done: func() { os.Remove(src) }}, nil
 }
 
-// copyFile copies src to dst through tmp, durably.
-func copyFile(ctx context.Context, src, dst, tmp string) (int64, error) {
-	in, err := os.Open(src)
-	if err != nil {
-		return 0, fmt.Errorf("%w: input file: %w", ErrInvalidRequest, err)
-	}
-	defer in.Close()
-	n, err := spool(ctx, tmp, in)
+// copyFile copies r to dst through tmp, durably.
+func copyFile(ctx context.Context, r io.Reader, dst, tmp string) (int64, error) {
+	n, err := spool(ctx, tmp, r)
 	if err != nil {
 		return 0, err
 	}

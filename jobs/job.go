@@ -27,6 +27,15 @@ type Request struct {
 	// Name is the input's original file name, kept for information only:
 	// it never becomes part of a path.
 	Name string `json:"name,omitempty"`
+	// MoveInput makes SubmitFile take the file itself instead of leaving it
+	// with the caller: it is moved into the data directory (renamed, or
+	// copied and then removed when on another file system) and is gone
+	// from its path once the job is accepted. For files made only to be
+	// submitted, such as a spooled upload. The path must name the file
+	// itself, not a symlink. Defaults to false: the caller's file is
+	// linked or copied and never changed. Only SubmitFile reads it, and it
+	// is not stored with the job.
+	MoveInput bool `json:"-"`
 }
 
 // Job is a snapshot of a job.

@@ -27,6 +27,7 @@ type Manager struct {
 	dir     string
 	store   *watchedStore
 	results *os.Root
+	link    linkFunc // os.Link; tests refuse it to take the copy path
 
 	runCtx   context.Context // parent of every job's context
 	stopRuns context.CancelCauseFunc
@@ -103,6 +104,7 @@ func newManager(cfg Config, dir string, st store) (*Manager, error) {
 		dir:       dir,
 		store:     &watchedStore{store: st},
 		results:   results,
+		link:      os.Link,
 		stop:      make(chan struct{}),
 		wake:      make(chan struct{}, 1),
 		sweepStop: make(chan struct{}),
@@ -221,6 +223,7 @@ func (m *Manager) checkOpen() error {
 
 // enqueue durably records a new job whose input (if any) is in place.
 func (m *Manager) enqueue(id string, req Request, n int64) (Job, error) {
+	req.MoveInput = false // how the input was taken, not part of the job
 	now := m.cfg.Now()
 	r := &record{ID: id, CreatedAt: now, Request: req, InputBytes: n, HaveInput: req.URL == ""}
 	err := m.use(func() error { return storeErr(m.store.enqueue(r, m.cfg.QueueSize)) })
@@ -233,12 +236,27 @@ func (m *Manager) enqueue(id string, req Request, n int64) (Job, error) {
 	return m.view(r, now), nil
 }
 
-// SubmitFile submits the file at path as a job's input. On success the
-// manager owns the file: it is moved into the data directory (copied, and
-// the original removed, when path is on another file system). On error the
-// file is left where it was. It returns once the job is durably queued. (If
-// the process dies during SubmitFile, before it returned, the file may have
-// been moved in already; the next start removes it with the other orphans.)
+// SubmitFile submits the file at path as a job's input and returns once
+// the job is durably queued. The caller's file is left where it is and as
+// it is: the data directory gets a hard link to it when both are on one
+// file system (instant, and no extra space), else a copy. The manager never
+// writes to its input and removes only its own link or copy (when the job
+// ends, is deleted or expires), so the caller's file outlives the job;
+// the one thing a link shares is the file's content: a change made to the
+// file in place before the job has read it is what the job reads. (Write a
+// new file and rename it over the old one to keep a queued job's input
+// apart.)
+//
+// With req.MoveInput the file itself is taken instead: moved into the data
+// directory (copied, and the original removed, when path is on another file
+// system), gone from path once SubmitFile has returned without error.
+//
+// path must name a non-empty regular file (a symlink to one is followed
+// unless MoveInput is set); a directory, device, FIFO or socket fails with
+// ErrInvalidRequest and is never opened for reading. On any error the file
+// is left where it was and nothing is stored. (If the process dies during a
+// move, before SubmitFile returned, the file may have been moved in
+// already; the next start removes it with the other orphans.)
 func (m *Manager) SubmitFile(ctx context.Context, path string, req Request) (Job, error) {
 	return m.submit(&req, false, func() (Job, error) { return m.submitFile(ctx, path, req) })
 }
@@ -271,7 +289,7 @@ func (m *Manager) submit(req *Request, isURL bool, fn func() (Job, error)) (Job,
 
 func (m *Manager) submitFile(ctx context.Context, path string, req Request) (Job, error) {
 	id := newID()
-	in, err := adopt(ctx, path, m.inputPath(id), m.tmpPath(id, tmpInCopied))
+	in, err := adopt(ctx, path, m.inputPath(id), m.tmpPath(id, tmpInCopied), req.MoveInput, m.link)
 	if err != nil {
 		return Job{}, err
 	}

@@ -310,7 +310,7 @@ func TestSubmit(t *testing.T) {
 	ctx := context.Background()
 	idRE := regexp.MustCompile(`^[A-Za-z0-9_-]{22}$`)
 
-	t.Run("file is moved in", func(t *testing.T) {
+	t.Run("file is taken in", func(t *testing.T) {
 		src := filepath.Join(t.TempDir(), "clip.mp4")
 		require.NoError(t, os.WriteFile(src, []byte("ok"), 0o600))
 		j, err := b.m.SubmitFile(ctx, src, Request{Options: extract.Options{Format: ".WAV"}})
@@ -318,7 +318,7 @@ func TestSubmit(t *testing.T) {
 		assert.Regexp(t, idRE, j.ID)
 		assert.Equal(t, int64(2), j.InputBytes)
 		assert.Equal(t, extract.WAV, j.Request.Options.Format)
-		assert.NoFileExists(t, src)
+		assert.FileExists(t, src, "the caller keeps the file")
 		j = b.wait(j.ID)
 		assert.Equal(t, StateSucceeded, j.State)
 		assert.Equal(t, b.path(resultsDir, j.ID, "audio.wav"), j.Result.Path)
@@ -338,7 +338,7 @@ func TestSubmit(t *testing.T) {
 		}
 		j, err := b.m.SubmitFile(ctx, src, Request{})
 		require.NoError(t, err)
-		assert.NoFileExists(t, src)
+		assert.FileExists(t, src, "the caller keeps the file")
 		assert.Equal(t, StateSucceeded, b.wait(j.ID).State)
 	})
 

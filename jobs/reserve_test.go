@@ -51,7 +51,7 @@ func TestReservations(t *testing.T) {
 	j, err := r2.SubmitFile(context.Background(), src, Request{})
 	require.NoError(t, err)
 	assert.Equal(t, 2, j.QueuePosition)
-	assert.NoFileExists(t, src, "the manager took the file")
+	assert.FileExists(t, src, "the caller keeps the file")
 	r2.Release()
 	st, err = b.m.Stats()
 	require.NoError(t, err)
