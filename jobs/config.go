@@ -11,7 +11,9 @@ import (
 type Config struct {
 	// Dir is the data directory: the store file and the inputs/, results/
 	// and tmp/ directories live in it. One manager (one process) at a time
-	// may use it. Required.
+	// may use it. It is created if it does not exist; an existing one must
+	// be empty (dotfiles and lost+found aside) or a data directory already
+	// (see New). Required.
 	Dir string
 	// Workers is how many jobs run at once. Defaults to runtime.NumCPU().
 	Workers int

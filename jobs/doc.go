@@ -81,7 +81,12 @@
 // second cgo dependency beside FFmpeg), commits each transaction with an
 // fsync, holds an exclusive file lock so only one process can own a data
 // directory, and is widely used (etcd). One process owns a data directory;
-// a second New on it fails.
+// a second New on it fails. New takes a directory only where that cannot
+// delete anything it did not make: a new or empty directory (dotfiles and
+// lost+found aside), which it marks with a .audex-jobs file, or one already
+// marked (or holding jobs.db). A directory of other files, named as
+// Config.Dir by mistake, is refused with ErrInvalidRequest rather than
+// swept.
 //
 // The store sits behind a narrow internal interface (enqueue, claim, update,
 // get, list, remove, ping) whose every call is one atomic durable step; it is the

@@ -20,7 +20,8 @@ var (
 	ErrClosed = errors.New("jobs: manager closed")
 	// ErrInvalidRequest: the submission cannot be accepted as it is (empty
 	// input, an input that is not a regular file, unknown output format,
-	// URL job without a Fetcher, ...).
+	// URL job without a Fetcher, ...); from New, the Config cannot be used
+	// (no Dir, or a Dir of other files that is not a data directory).
 	ErrInvalidRequest = errors.New("jobs: invalid request")
 	// ErrExpired: the job's result has passed its retention.
 	ErrExpired = errors.New("jobs: result expired")

@@ -4,8 +4,10 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -294,4 +296,127 @@ func TestSubmitFileRealExtraction(t *testing.T) {
 			assert.Equal(t, uint64(1), nlink(t, src))
 		})
 	}
+}
+
+// tree describes every file and directory under root, by relative path:
+// kind and, for files, content hash.
+func tree(t *testing.T, root string) map[string]string {
+	t.Helper()
+	s := map[string]string{}
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(root, p)
+		if d.IsDir() {
+			s[rel] = "dir"
+			return nil
+		}
+		s[rel] = hashFile(t, p)
+		return nil
+	})
+	require.NoError(t, err)
+	return s
+}
+
+// TestDataDirClaim: New takes a new, empty or marked directory, and refuses
+// a directory of other files without touching it, even when their names are
+// the ones it sweeps (tmp/, inputs/, results/).
+func TestDataDirClaim(t *testing.T) {
+	t.Parallel()
+	write := func(t *testing.T, p, s string) {
+		t.Helper()
+		require.NoError(t, os.MkdirAll(filepath.Dir(p), 0o755))
+		require.NoError(t, os.WriteFile(p, []byte(s), 0o644))
+	}
+
+	t.Run("a directory of other files is refused untouched", func(t *testing.T) {
+		t.Parallel()
+		for _, files := range [][]string{
+			{"tmp/draft.txt", "inputs/talk.mp4", "results/2024/report.pdf", "notes.txt"},
+			{"tmp/draft.txt"},
+			{"photo.jpg"},
+			{".bashrc", "src/main.go"},
+		} {
+			t.Run(strings.Join(files, ","), func(t *testing.T) {
+				t.Parallel()
+				dir := t.TempDir()
+				for _, f := range files {
+					write(t, filepath.Join(dir, f), "mine: "+f)
+				}
+				before := tree(t, dir)
+				_, err := New(Config{Dir: dir, Workers: 1})
+				require.ErrorIs(t, err, ErrInvalidRequest)
+				assert.Contains(t, err.Error(), "not an audex data directory")
+				assert.Equal(t, before, tree(t, dir), "nothing created, changed or removed")
+			})
+		}
+	})
+
+	t.Run("a file is refused", func(t *testing.T) {
+		t.Parallel()
+		p := filepath.Join(t.TempDir(), "file")
+		write(t, p, "mine")
+		_, err := New(Config{Dir: p, Workers: 1})
+		require.ErrorIs(t, err, ErrInvalidRequest)
+		assert.Equal(t, "mine", content(t, p))
+	})
+
+	for _, c := range []struct {
+		name  string
+		files []string
+	}{
+		{"new", nil},
+		{"empty", []string{}},
+		{"dotfiles and lost+found only", []string{".bashrc", ".profile", "lost+found/x"}},
+	} {
+		t.Run(c.name+" is taken and marked", func(t *testing.T) {
+			t.Parallel()
+			dir := t.TempDir()
+			if c.files == nil {
+				dir = filepath.Join(dir, "data", "dir")
+			}
+			for _, f := range c.files {
+				write(t, filepath.Join(dir, f), "mine: "+f)
+			}
+			m, err := New(Config{Dir: dir, Workers: 1})
+			require.NoError(t, err)
+			assert.Equal(t, dir, m.Dir())
+			require.NoError(t, m.Close())
+			assert.FileExists(t, filepath.Join(dir, markerFile))
+			for _, f := range c.files {
+				assert.Equal(t, "mine: "+f, content(t, filepath.Join(dir, f)))
+			}
+			// Marked, it is taken again, now that it holds the manager's files.
+			m, err = New(Config{Dir: dir, Workers: 1})
+			require.NoError(t, err)
+			require.NoError(t, m.Close())
+		})
+	}
+
+	t.Run("a data directory from before the marker is taken", func(t *testing.T) {
+		t.Parallel()
+		dir := t.TempDir()
+		m, err := New(Config{Dir: dir, Workers: 1})
+		require.NoError(t, err)
+		require.NoError(t, m.Close())
+		require.NoError(t, os.Remove(filepath.Join(dir, markerFile)))
+		orphan := filepath.Join(dir, tmpDir, newID()+tmpUpload)
+		write(t, orphan, "partial upload")
+		write(t, filepath.Join(dir, "uploads", "upload-1"), "the HTTP layer's")
+		m, err = New(Config{Dir: dir, Workers: 1})
+		require.NoError(t, err)
+		require.NoError(t, m.Close())
+		assert.FileExists(t, filepath.Join(dir, markerFile))
+		assert.NoFileExists(t, orphan, "its own orphans are still swept")
+	})
+
+	t.Run("a jobs.db that is not a store is not marked", func(t *testing.T) {
+		t.Parallel()
+		dir := t.TempDir()
+		write(t, filepath.Join(dir, storeFile), strings.Repeat("not bbolt ", 1000))
+		_, err := New(Config{Dir: dir, Workers: 1})
+		require.Error(t, err)
+		assert.NoFileExists(t, filepath.Join(dir, markerFile))
+	})
 }

@@ -65,7 +65,11 @@ type Manager struct {
 
 // New opens (or creates) the data directory, recovers the jobs a previous
 // process left behind, removes orphaned files, and starts the workers and
-// the sweeper.
+// the sweeper. A Config.Dir that exists must be empty (dotfiles and
+// lost+found aside) or a data directory already: New marks the directories
+// it takes with a .audex-jobs file and refuses, with ErrInvalidRequest, a
+// directory of other files, where its clean-up of orphaned files in
+// inputs/, results/ and tmp/ could delete files it did not create.
 func New(cfg Config) (*Manager, error) {
 	cfg, err := cfg.withDefaults()
 	if err != nil {
@@ -75,6 +79,10 @@ func New(cfg Config) (*Manager, error) {
 	if err != nil {
 		return nil, fmt.Errorf("jobs: data directory: %w", err)
 	}
+	needMarker, err := claimDir(dir)
+	if err != nil {
+		return nil, err
+	}
 	for _, d := range []string{inputsDir, resultsDir, tmpDir} {
 		if err := os.MkdirAll(filepath.Join(dir, d), dirPerm); err != nil {
 			return nil, fmt.Errorf("jobs: data directory: %w", err)
@@ -83,6 +91,12 @@ func New(cfg Config) (*Manager, error) {
 	st, err := openBolt(filepath.Join(dir, storeFile))
 	if err != nil {
 		return nil, err
+	}
+	if needMarker {
+		if err := markDir(dir); err != nil {
+			st.close()
+			return nil, err
+		}
 	}
 	m, err := newManager(cfg, dir, st)
 	if err != nil {
@@ -136,6 +150,9 @@ func (m *Manager) use(fn func() error) error {
 	}
 	return fn()
 }
+
+// Dir returns the data directory, as an absolute path.
+func (m *Manager) Dir() string { return m.dir }
 
 // storeErr maps a store failure to ErrUnavailable, keeping the sentinels the
 // store reports on purpose.
