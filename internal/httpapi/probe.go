@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/audex/audex/extract"
+	"github.com/audex/audex/internal/timefmt"
 	"github.com/audex/audex/jobs"
 )
 
@@ -56,14 +57,14 @@ func (s *Server) handleProbe(w http.ResponseWriter, r *http.Request, owner strin
 		return
 	}
 	b := probeBody{
-		Container: in.Container, ContainerLongName: in.ContainerLongName, Duration: seconds(in.Duration),
+		Container: in.Container, ContainerLongName: in.ContainerLongName, Duration: timefmt.SecondsFloat(in.Duration),
 		Bitrate: in.Bitrate, Streams: in.Streams, AudioTracks: []trackInfo{}, BestTrack: in.BestTrack,
 	}
 	for _, t := range in.AudioTracks {
 		b.AudioTracks = append(b.AudioTracks, trackInfo{
 			Track: t.Track, Codec: t.Codec, Profile: t.Profile, SampleRate: t.SampleRate,
 			Channels: t.Channels, ChannelLayout: t.ChannelLayout, Bitrate: t.Bitrate,
-			Language: t.Language, Start: seconds(t.Start), Duration: seconds(t.Duration),
+			Language: t.Language, Start: timefmt.SecondsFloat(t.Start), Duration: timefmt.SecondsFloat(t.Duration),
 		})
 	}
 	writeJSON(w, http.StatusOK, b)

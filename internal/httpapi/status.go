@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/audex/audex/extract"
+	"github.com/audex/audex/internal/timefmt"
 	"github.com/audex/audex/jobs"
 )
 
@@ -90,8 +91,6 @@ type outputInfo struct {
 	RealTimeFactor float64        `json:"real_time_factor,omitempty"`
 }
 
-func seconds(d time.Duration) float64 { return d.Seconds() }
-
 // realTimeFactor is seconds of audio out per second of work, 0 when unknown.
 func realTimeFactor(j jobs.Job) float64 {
 	if j.Result == nil || j.StartedAt.IsZero() || !j.FinishedAt.After(j.StartedAt) {
@@ -118,8 +117,8 @@ func (s *Server) statusOf(r *http.Request, j jobs.Job) statusBody {
 			InputName:  j.Request.Name,
 			InputBytes: j.InputBytes,
 			Request: requestInfo{
-				StartTime:    seconds(opts.Start),
-				Duration:     seconds(opts.Duration),
+				StartTime:    timefmt.SecondsFloat(opts.Start),
+				Duration:     timefmt.SecondsFloat(opts.Duration),
 				FullAudio:    opts.Duration == 0,
 				OutputFormat: opts.Format,
 				Track:        opts.Track,
@@ -135,17 +134,17 @@ func (s *Server) statusOf(r *http.Request, j jobs.Job) statusBody {
 		b.Metadata.InputName = j.Request.URL
 	}
 	if res := j.Result; res != nil {
-		out := &outputInfo{Format: res.Format, Duration: seconds(res.Duration), Bytes: res.Size, RealTimeFactor: realTimeFactor(j)}
+		out := &outputInfo{Format: res.Format, Duration: timefmt.SecondsFloat(res.Duration), Bytes: res.Size, RealTimeFactor: realTimeFactor(j)}
 		if x := res.Extract; x != nil {
 			out.Codec, out.SampleRate, out.Channels, out.ChannelLayout = x.Codec, x.SampleRate, x.Channels, x.ChannelLayout
-			out.Bitrate, out.Start, out.Samples = x.Bitrate, seconds(x.Start), x.Samples
+			out.Bitrate, out.Start, out.Samples = x.Bitrate, timefmt.SecondsFloat(x.Start), x.Samples
 			out.Copied, out.EncoderDelay, out.DecodeErrors = x.Copied, x.EncoderDelay, x.DecodeErrors
 			out.Truncated = x.Truncated
 			in := x.Input
 			b.Metadata.Input = &trackInfo{
 				Track: in.Track, Codec: in.Codec, Profile: in.Profile, SampleRate: in.SampleRate,
 				Channels: in.Channels, ChannelLayout: in.ChannelLayout, Bitrate: in.Bitrate,
-				Language: in.Language, Start: seconds(in.Start), Duration: seconds(in.Duration),
+				Language: in.Language, Start: timefmt.SecondsFloat(in.Start), Duration: timefmt.SecondsFloat(in.Duration),
 			}
 		}
 		b.Metadata.Output = out

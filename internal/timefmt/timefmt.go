@@ -137,6 +137,16 @@ func Seconds(d time.Duration) string {
 	return fmt.Sprintf("%s%d%s", sign, u/1e9, fraction(u%1e9))
 }
 
+// SecondsFloat is d in seconds as a float64, the form of the time fields of
+// audex's JSON (the HTTP API's and the CLI's --json). It is the float
+// nearest to d's exact decimal, so encoding/json prints what Seconds
+// writes, 1.877333333 where time.Duration.Seconds, which rounds twice,
+// gives 1.8773333330000002. That holds below a million seconds (15
+// significant digits); longer times are as near as a float64 gets.
+func SecondsFloat(d time.Duration) float64 {
+	return float64(d) / 1e9
+}
+
 func fraction(ns uint64) string {
 	if ns == 0 {
 		return ""

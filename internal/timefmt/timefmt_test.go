@@ -1,7 +1,10 @@
 package timefmt
 
 import (
+	"encoding/json"
 	"errors"
+	"math/rand/v2"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -84,4 +87,27 @@ func FuzzParse(f *testing.F) {
 			require.Equal(t, d, back, txt)
 		}
 	})
+}
+
+// SecondsFloat is the float nearest to the exact decimal Seconds writes, so
+// encoding/json prints that decimal (in exponent form below a microsecond).
+func TestSecondsFloat(t *testing.T) {
+	t.Parallel()
+	r := rand.New(rand.NewPCG(1, 2))
+	ds := []time.Duration{0, 1, 2500 * time.Millisecond, 1877333333, 999_999*time.Second + 999_999_999, -1877333333}
+	for range 100_000 {
+		ds = append(ds, time.Duration(r.Int64N(int64(1_000_000*time.Second))))
+	}
+	for _, d := range ds {
+		exact, err := strconv.ParseFloat(Seconds(d), 64)
+		require.NoError(t, err)
+		require.Equal(t, exact, SecondsFloat(d), "%d ns", int64(d))
+		if d >= time.Microsecond {
+			b, err := json.Marshal(SecondsFloat(d))
+			require.NoError(t, err)
+			require.Equal(t, Seconds(d), string(b), "%d ns", int64(d))
+		}
+	}
+	assert.Equal(t, 2.5, SecondsFloat(2500*time.Millisecond))
+	assert.NotEqual(t, time.Duration(1877333333).Seconds(), SecondsFloat(1877333333), "Duration.Seconds rounds twice")
 }
