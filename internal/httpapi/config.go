@@ -18,7 +18,9 @@ type Config struct {
 	// Addr is the listen address for Run. Defaults to ":8080".
 	Addr string
 	// DataDir holds the job store, inputs, results, in-flight uploads and the
-	// link-signing key. Required.
+	// link-signing key: it is the job manager's data directory
+	// (jobs.Config.Dir), which must be new, empty or a data directory
+	// already (see jobs.New). Required.
 	DataDir string
 
 	// Credentials are the accepted apy-tokens and Basic logins. See
@@ -99,6 +101,10 @@ const (
 // ErrNoCredentials: the configuration has neither credentials nor
 // AllowAnonymous.
 var ErrNoCredentials = errors.New("httpapi: no credentials configured (set credentials, or allow anonymous access)")
+
+// ErrDataDirMismatch: New was given a Config.DataDir that is not the
+// jobs.Manager's data directory. Nothing was created in it.
+var ErrDataDirMismatch = errors.New("httpapi: Config.DataDir is not the job manager's data directory")
 
 func (c Config) withDefaults() (Config, error) {
 	if c.DataDir == "" {

@@ -25,7 +25,8 @@
 //
 // Uploads stream to a temporary file in DataDir/uploads (never to memory),
 // bounded by MaxUploadBytes (413) and an inactivity deadline (408), and are
-// removed on every failure, including a client that disconnects. A full
+// removed on every failure, including a client that disconnects; an
+// accepted upload is moved to the job (jobs.Request.MoveInput), not copied. A full
 // queue answers 429 and an unavailable store 503, both with Retry-After and
 // nothing stored. video_url inputs are fetched by package fetch: bounded
 // size, time and redirects, and no loopback, private or link-local

@@ -69,7 +69,10 @@ type Server struct {
 
 // New returns the service for m. The caller keeps m: it must outlive the
 // Server's use and is shut down by the caller (Run and Serve do both).
-// Leftover uploads of an earlier process in DataDir/uploads are removed.
+// cfg.DataDir must be m's data directory (else ErrDataDirMismatch, before
+// anything is written), so the uploads and the signing key sit in a
+// directory jobs.New has checked is its own. Leftover uploads of an earlier
+// process in DataDir/uploads are removed.
 func New(cfg Config, m *jobs.Manager) (*Server, error) {
 	cfg, err := cfg.withDefaults()
 	if err != nil {
@@ -77,6 +80,9 @@ func New(cfg Config, m *jobs.Manager) (*Server, error) {
 	}
 	if m == nil {
 		return nil, errors.New("httpapi: nil jobs.Manager")
+	}
+	if !sameDir(cfg.DataDir, m.Dir()) {
+		return nil, fmt.Errorf("%w: %s, not %s", ErrDataDirMismatch, cfg.DataDir, m.Dir())
 	}
 	auth, err := newAuthenticator(cfg.Credentials)
 	if err != nil {
@@ -114,6 +120,15 @@ func New(cfg Config, m *jobs.Manager) (*Server, error) {
 	s.metrics = newMetrics(m, cfg.Now())
 	s.routes()
 	return s, nil
+}
+
+func sameDir(a, b string) bool {
+	fa, err := os.Stat(a)
+	if err != nil {
+		return false
+	}
+	fb, err := os.Stat(b)
+	return err == nil && os.SameFile(fa, fb)
 }
 
 func (s *Server) routes() {

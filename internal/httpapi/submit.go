@@ -154,6 +154,8 @@ func (s *Server) handleSubmitFile(w http.ResponseWriter, r *http.Request, owner 
 		Persistent: p.Persistent,
 		Owner:      owner,
 		Name:       truncate(f.videoName, maxNameBytes),
+		// The spooled upload is ours: hand it over rather than link it.
+		MoveInput: true,
 	})
 	if err != nil {
 		s.fail(w, r, err)
