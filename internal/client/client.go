@@ -28,6 +28,7 @@ const (
 	pathSubmitFile = "/job/extract/video/audio/file"
 	pathSubmitURL  = "/job/extract/video/audio/url"
 	pathStatus     = "/job/extract/video/audio/status/"
+	pathJob        = "/job/extract/video/audio/" // DELETE: audex's cancel extension
 	// TokenHeader carries the API token.
 	TokenHeader = "apy-token"
 )
@@ -42,7 +43,10 @@ const (
 // Errors.
 var (
 	// ErrAPI is wrapped by every error the server answered (see APIError).
-	ErrAPI = errors.New("server error")
+	ErrAPI = errors.New("error answer from the server")
+	// ErrJobNotFound: the server knows no job of that ID (for this token).
+	// Status and Cancel return it, together with the *APIError, for a 404.
+	ErrJobNotFound = errors.New("job not found")
 	// ErrJobFailed: the job ended in the failed status.
 	ErrJobFailed = errors.New("job failed")
 	// ErrNotReady: the job has no result yet.
@@ -158,6 +162,18 @@ func (s *Status) Err() error {
 	return fmt.Errorf("%w: %s", ErrJobFailed, msg)
 }
 
+// Truncated reports the audex extension metadata.output.truncated: the
+// input ended early (cut short or damaged) and the result holds the audio
+// up to that point.
+func (s *Status) Truncated() bool {
+	var m struct {
+		Output struct {
+			Truncated bool `json:"truncated"`
+		} `json:"output"`
+	}
+	return len(s.Metadata) > 0 && json.Unmarshal(s.Metadata, &m) == nil && m.Output.Truncated
+}
+
 // FieldError is one rejected parameter.
 type FieldError struct {
 	Field   string `json:"field"`
@@ -174,20 +190,41 @@ type APIError struct {
 	RetryAfter time.Duration
 }
 
+// Error reads "HTTP 401: unauthorized (unauthorized)"; answers of the 5xx
+// class, the server's own failures, start with "server error: ".
 func (e *APIError) Error() string {
 	msg := e.Message
 	if msg == "" {
 		msg = http.StatusText(e.StatusCode)
 	}
-	s := fmt.Sprintf("%s: HTTP %d: %s", ErrAPI, e.StatusCode, msg)
+	s := fmt.Sprintf("HTTP %d: %s", e.StatusCode, msg)
 	if e.Code != "" {
 		s += " (" + e.Code + ")"
+	}
+	if e.StatusCode >= 500 {
+		s = "server error: " + s
 	}
 	return s
 }
 
 // Unwrap makes errors.Is(err, ErrAPI) hold.
 func (e *APIError) Unwrap() error { return ErrAPI }
+
+// jobNotFound is a 404 answer about a job: it reads "job not found" and
+// matches both ErrJobNotFound and the *APIError.
+type jobNotFound struct{ *APIError }
+
+func (e jobNotFound) Error() string   { return ErrJobNotFound.Error() }
+func (e jobNotFound) Unwrap() []error { return []error{ErrJobNotFound, e.APIError} }
+
+// jobErr turns a 404 on a job's URL into ErrJobNotFound.
+func jobErr(err error) error {
+	var ae *APIError
+	if errors.As(err, &ae) && ae.StatusCode == http.StatusNotFound {
+		return jobNotFound{ae}
+	}
+	return err
+}
 
 func (c *Client) http() *http.Client {
 	if c.HTTP != nil {
@@ -215,7 +252,7 @@ func (c *Client) endpoint(p string, q url.Values) (*url.URL, error) {
 }
 
 // do sends req with the token (only to the configured server) and decodes a
-// JSON answer into out, or returns an *APIError.
+// JSON answer into out (unless out is nil), or returns an *APIError.
 func (c *Client) do(req *http.Request, out any) error {
 	if c.Token != "" && c.sameServer(req.URL) {
 		req.Header.Set(TokenHeader, c.Token)
@@ -228,6 +265,9 @@ func (c *Client) do(req *http.Request, out any) error {
 	defer resp.Body.Close()
 	if resp.StatusCode/100 != 2 {
 		return apiError(resp)
+	}
+	if out == nil { // no answer expected (204)
+		return nil
 	}
 	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(out); err != nil {
 		return fmt.Errorf("client: %s %s: decode answer: %w", req.Method, req.URL.Path, err)
@@ -352,24 +392,42 @@ func (c *Client) submit(req *http.Request) (string, error) {
 	return out.JobID, nil
 }
 
-// Status fetches a job's status.
-func (c *Client) Status(ctx context.Context, id string) (*Status, error) {
+// jobRequest is a request about the job id under the path prefix p.
+func (c *Client) jobRequest(ctx context.Context, method, p, id string) (*http.Request, error) {
 	if id == "" || strings.ContainsAny(id, "/?#") {
 		return nil, fmt.Errorf("client: bad job id %q", id)
 	}
-	u, err := c.endpoint(pathStatus+id, nil)
+	u, err := c.endpoint(p+id, nil)
 	if err != nil {
 		return nil, err
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	return http.NewRequestWithContext(ctx, method, u.String(), nil)
+}
+
+// Status fetches a job's status. An unknown id is ErrJobNotFound.
+func (c *Client) Status(ctx context.Context, id string) (*Status, error) {
+	req, err := c.jobRequest(ctx, http.MethodGet, pathStatus, id)
 	if err != nil {
 		return nil, err
 	}
 	var st Status
 	if err := c.do(req, &st); err != nil {
-		return nil, err
+		return nil, jobErr(err)
 	}
 	return &st, nil
+}
+
+// Cancel asks an audex server to cancel a job (its DELETE extension): a
+// queued job is dropped, a running one stopped; either then reports the
+// failed status with code "canceled". The server deletes a job that has
+// already finished, with its result: check the status first to keep one
+// (as 'audex cancel' does). An unknown id is ErrJobNotFound.
+func (c *Client) Cancel(ctx context.Context, id string) error {
+	req, err := c.jobRequest(ctx, http.MethodDelete, pathJob, id)
+	if err != nil {
+		return err
+	}
+	return jobErr(c.do(req, nil))
 }
 
 // Wait polls the job until it is no longer pending and returns its final

@@ -105,7 +105,7 @@ func TestSubmitURLAndErrors(t *testing.T) {
 	assert.Equal(t, "invalid_params", ae.Code)
 	assert.Equal(t, []FieldError{{Field: "video_url", Message: "not allowed"}}, ae.Fields)
 	assert.Equal(t, 7*time.Second, ae.RetryAfter)
-	assert.Equal(t, "server error: HTTP 400: invalid parameters (invalid_params)", err.Error())
+	assert.Equal(t, "HTTP 400: invalid parameters (invalid_params)", err.Error(), "a refusal, not a server error")
 }
 
 func TestWaitAndOpen(t *testing.T) {
@@ -153,6 +153,9 @@ func TestWaitAndOpen(t *testing.T) {
 	assert.Equal(t, "tok", downloadToken.Load())
 
 	_, err = c.Status(context.Background(), "nope")
+	assert.ErrorIs(t, err, ErrJobNotFound)
+	assert.ErrorIs(t, err, ErrAPI)
+	assert.Equal(t, "job not found", err.Error())
 	var ae *APIError
 	require.ErrorAs(t, err, &ae)
 	assert.Equal(t, "not_found", ae.Code)
@@ -187,4 +190,50 @@ func TestFailedJob(t *testing.T) {
 	assert.ErrorIs(t, err, ErrJobFailed)
 	_, err = (&Client{Server: "http://x"}).Open(context.Background(), &Status{JobID: "j", Status: StatusPending})
 	assert.ErrorIs(t, err, ErrNotReady)
+}
+
+// Cancel sends the DELETE extension; a 404 is ErrJobNotFound and a 5xx
+// reads as the server's failure.
+func TestCancel(t *testing.T) {
+	t.Parallel()
+	var deleted atomic.Value
+	mux := http.NewServeMux()
+	mux.HandleFunc("DELETE /job/extract/video/audio/{id}", func(w http.ResponseWriter, r *http.Request) {
+		switch id := r.PathValue("id"); id {
+		case "j1":
+			deleted.Store(id + " " + r.Header.Get("apy-token"))
+			w.WriteHeader(http.StatusNoContent)
+		case "broken":
+			w.WriteHeader(http.StatusInternalServerError)
+			w.Write([]byte(`{"error":"internal error","code":"internal"}`))
+		default:
+			w.WriteHeader(http.StatusNotFound)
+			w.Write([]byte(`{"error":"not found","code":"not_found"}`))
+		}
+	})
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	c := &Client{Server: srv.URL, Token: "tok"}
+	ctx := context.Background()
+
+	require.NoError(t, c.Cancel(ctx, "j1"))
+	assert.Equal(t, "j1 tok", deleted.Load())
+
+	err := c.Cancel(ctx, "gone")
+	assert.ErrorIs(t, err, ErrJobNotFound)
+	assert.Equal(t, "job not found", err.Error())
+
+	err = c.Cancel(ctx, "broken")
+	assert.NotErrorIs(t, err, ErrJobNotFound)
+	assert.ErrorIs(t, err, ErrAPI)
+	assert.Equal(t, "server error: HTTP 500: internal error (internal)", err.Error())
+
+	assert.Error(t, c.Cancel(ctx, "a/b"), "no path tricks")
+}
+
+func TestStatusTruncated(t *testing.T) {
+	t.Parallel()
+	assert.True(t, (&Status{Metadata: []byte(`{"output":{"duration":1.5,"truncated":true}}`)}).Truncated())
+	assert.False(t, (&Status{Metadata: []byte(`{"output":{"duration":1.5}}`)}).Truncated())
+	assert.False(t, (&Status{}).Truncated(), "a server without the extension")
 }

@@ -1,6 +1,6 @@
 // Package client is a Go client of the audex job API (the hosted "extract
 // audio from video" API plus audex's extensions), used by 'audex submit',
-// 'audex status' and 'audex fetch'.
+// 'audex status', 'audex fetch' and 'audex cancel'.
 //
 //	c := &client.Client{Server: "http://127.0.0.1:8080", Token: os.Getenv("AUDEX_TOKEN")}
 //	f, _ := os.Open("movie.mp4")
@@ -11,6 +11,7 @@
 //
 // Uploads are streamed from the reader (with an exact Content-Length when the
 // size is known); the token is sent only to the configured server, never to
-// a result link on another host. Server errors are *APIError values that
-// match ErrAPI.
+// a result link on another host. Error answers are *APIError values that
+// match ErrAPI; Status and Cancel of an unknown job also match
+// ErrJobNotFound. Cancel (audex's DELETE extension) stops a pending job.
 package client
