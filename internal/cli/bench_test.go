@@ -64,6 +64,8 @@ func TestBenchQuick(t *testing.T) {
 		"2 s clip -> mp3, 1 worker", "2 s clip -> mp3, 2 workers",
 	}, names)
 
+	assert.Contains(t, r.stdout, "\nQuick mode: short measurements, so these figures are indicative only; run without --quick for figures to compare or quote.\n")
+
 	svg, err := os.ReadFile(plot)
 	require.NoError(t, err)
 	assert.Contains(t, string(svg), "<svg")
