@@ -31,6 +31,8 @@ type env struct {
 	stdin          io.Reader
 	stdout, stderr io.Writer
 	getenv         func(string) string
+	// dir is where downloads without -o go; "" is the working directory.
+	dir string
 }
 
 type command struct {
@@ -47,7 +49,7 @@ var commands []*command
 
 func init() {
 	commands = []*command{
-		extractCmd, probeCmd, serveCmd, submitCmd, statusCmd, fetchCmd, benchCmd, workerCmd,
+		extractCmd, probeCmd, serveCmd, submitCmd, statusCmd, fetchCmd, cancelCmd, benchCmd, workerCmd,
 	}
 }
 
@@ -106,11 +108,18 @@ func (e *env) report(ctx context.Context, c *command, err error) int {
 		return ExitOK
 	case errors.Is(err, flag.ErrHelp):
 		return ExitOK
+	case errors.Is(err, errReported):
+		return ExitFailure
 	case errors.As(err, &ue):
 		fmt.Fprintf(e.stderr, "audex %s: %s (see 'audex %s --help')\n", c.name, ue.msg, c.name)
 		return ExitUsage
 	case ctx.Err() != nil && (errors.Is(err, ctx.Err()) || errors.Is(err, extract.ErrCanceled)):
-		fmt.Fprintln(e.stderr, "audex: interrupted")
+		msg := "audex: interrupted"
+		var in *interruption
+		if errors.As(err, &in) {
+			msg += "; " + in.note
+		}
+		fmt.Fprintln(e.stderr, msg)
 		return ExitInterrupted
 	case errors.As(err, &fe):
 		fmt.Fprintf(e.stderr, "audex: %s: %s\n", fe.subject, message(fe.err, fe.subject))
@@ -129,6 +138,20 @@ func (u *usageError) Error() string { return u.msg }
 func usagef(format string, args ...any) error {
 	return &usageError{msg: fmt.Sprintf(format, args...)}
 }
+
+// errReported is a failure the command has already explained on its
+// output: exit 1 without another line.
+var errReported = errors.New("failure already reported")
+
+// interruption is an interrupt with a note on what it left behind (a job
+// canceled, a result still on the server).
+type interruption struct {
+	err  error
+	note string
+}
+
+func (i *interruption) Error() string { return i.err.Error() + "; " + i.note }
+func (i *interruption) Unwrap() error { return i.err }
 
 // failure is a runtime failure about subject (an input file, a job ID).
 type failure struct {

@@ -20,14 +20,22 @@ type result struct {
 }
 
 // run runs the command line in-process with the given stdin (nil: empty)
-// and environment variables (the process environment is never read).
+// and environment variables (the process environment is never read), in a
+// working directory of its own.
 func run(t *testing.T, ctx context.Context, stdin io.Reader, vars map[string]string, args ...string) result {
+	t.Helper()
+	return runIn(t, ctx, t.TempDir(), stdin, vars, args...)
+}
+
+// runIn is run with dir as the working directory (where downloads without
+// -o go).
+func runIn(t *testing.T, ctx context.Context, dir string, stdin io.Reader, vars map[string]string, args ...string) result {
 	t.Helper()
 	if stdin == nil {
 		stdin = strings.NewReader("")
 	}
 	var out, errb bytes.Buffer
-	e := &env{stdin: stdin, stdout: &out, stderr: &errb, getenv: func(k string) string { return vars[k] }}
+	e := &env{stdin: stdin, stdout: &out, stderr: &errb, getenv: func(k string) string { return vars[k] }, dir: dir}
 	code := e.main(ctx, args)
 	return result{code: code, stdout: out.String(), stderr: errb.String()}
 }
@@ -68,6 +76,8 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"submit", "a.mp4", "-o", "-", "--json"}, "--json needs -o FILE"},
 		{[]string{"status"}, "missing JOB_ID"},
 		{[]string{"fetch", "a", "b"}, `unexpected argument "b"`},
+		{[]string{"cancel"}, "missing JOB_ID"},
+		{[]string{"cancel", "a", "b"}, `unexpected argument "b"`},
 		{[]string{"bench", "--plot", "x.pdf"}, `want a .svg or .png file`},
 		{[]string{"bench", "extra"}, `unexpected argument "extra"`},
 		{[]string{"bench", "--workers", "-1"}, "must not be negative"},

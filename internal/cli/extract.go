@@ -2,9 +2,10 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -49,7 +50,7 @@ func runExtract(ctx context.Context, e *env, args []string) error {
 	var jf jobFlags
 	jf.register(fs)
 	out := fs.String("o", "", "output `FILE`; \"-\" for standard output (default: INPUT's name with the format's extension)")
-	asJSON := fs.Bool("json", false, "print the result as JSON on standard output")
+	asJSON := fs.Bool("json", false, "print the result as JSON on standard output (times in seconds)")
 	verbose := fs.Bool("v", false, "show FFmpeg's log on standard error")
 	pos, err := extractCmd.parse(e, fs, args)
 	if err != nil {
@@ -67,6 +68,11 @@ func runExtract(ctx context.Context, e *env, args []string) error {
 	if dst == "" {
 		dst, err = defaultOutput(in, opts.Format)
 		if err != nil {
+			return err
+		}
+	}
+	if dst != "-" {
+		if err := checkOutputDir(dst); err != nil {
 			return err
 		}
 	}
@@ -94,10 +100,11 @@ func runExtract(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return fail(in, err)
 	}
+	if res.Truncated {
+		warnTruncated(e, in, res.Duration)
+	}
 	if *asJSON {
-		enc := json.NewEncoder(e.stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(res)
+		return printJSON(e.stdout, newResultJSON(res))
 	}
 	if dst != "-" {
 		fmt.Fprintf(e.stdout, "%s: %s\n", dst, describeResult(res))
@@ -157,11 +164,46 @@ func extractTo(ctx context.Context, e *env, dst, src string, o *extract.Options)
 	}
 }
 
+// checkOutputDir fails when the output path dst cannot be created for want
+// of its directory. It runs before any work: otherwise the error would come
+// at the end, and name the temporary file rather than dst.
+func checkOutputDir(dst string) error {
+	dir := filepath.Dir(dst)
+	fi, err := os.Stat(dir)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return fail(dst, fmt.Errorf("the directory %s does not exist", dir))
+	case err != nil:
+		return fail(dst, err)
+	case !fi.IsDir():
+		return fail(dst, fmt.Errorf("%s is not a directory", dir))
+	}
+	return nil
+}
+
+// warnTruncated says that input ended early: an output of length d (< 0:
+// unknown) holds the audio up to there, not what the input's index promised.
+func warnTruncated(e *env, input string, d time.Duration) {
+	if input == "-" {
+		input = "standard input"
+	}
+	what := "the audio"
+	if d >= 0 {
+		what = "the " + timefmt.Format(d.Round(time.Millisecond)) + " of audio"
+	}
+	fmt.Fprintf(e.stderr, "audex: warning: %s ends early (cut short or damaged): the output holds %s up to that point\n", input, what)
+}
+
 // writeAtomic writes path through a temporary file in the same directory,
 // renamed into place only when write succeeds; on failure nothing is left.
 func writeAtomic(path string, write func(w io.Writer) error) (err error) {
 	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*.part")
 	if err != nil {
+		// Name the file asked for, not the temporary one.
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = &fs.PathError{Op: "create", Path: path, Err: pe.Err}
+		}
 		return err
 	}
 	defer func() {
@@ -192,9 +234,17 @@ func describeResult(r *extract.Result) string {
 		s += ", stream copy"
 	}
 	if r.DecodeErrors > 0 {
-		s += fmt.Sprintf(", %d decode errors concealed", r.DecodeErrors)
+		s += fmt.Sprintf(", %s concealed", plural(r.DecodeErrors, "decode error"))
 	}
 	return s
+}
+
+// plural is "1 track", "2 tracks", "0 tracks".
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }
 
 func humanBytes(n int64) string {

@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -59,14 +61,18 @@ func TestExtract(t *testing.T) {
 		r := run(t, ctx, nil, nil, "extract", "--json", "-o", out, "--start", "1", "--to", "3.5",
 			"--rate", "22050", "--channels", "1", "--bitrate", "48k", src)
 		require.Equal(t, ExitOK, r.code, r.stderr)
-		var res extract.Result
+		var res resultSeconds
 		require.NoError(t, json.Unmarshal([]byte(r.stdout), &res), r.stdout)
-		assert.Equal(t, extract.MP3, res.Format)
-		assert.Equal(t, 2500*time.Millisecond, res.Duration)
-		assert.Equal(t, time.Second, res.Start)
+		assert.Equal(t, "mp3", res.Format)
+		assert.Equal(t, 2.5, res.Duration, "seconds, as the HTTP API gives them")
+		assert.Equal(t, 1.0, res.Start)
+		assert.Equal(t, int64(2.5*22050), res.Samples)
 		assert.Equal(t, 22050, res.SampleRate)
 		assert.Equal(t, 1, res.Channels)
 		assert.Equal(t, int64(48000), res.Bitrate)
+		assert.Equal(t, 1, res.Input.Track)
+		assert.Equal(t, 0.0, res.Input.Start)
+		assert.InDelta(t, srcSeconds, res.Input.Duration, 0.05)
 		a := testmedia.Decode(t, out)
 		assertSeconds(t, 2.5, a)
 		assert.Equal(t, 1, a.Channels)
@@ -77,7 +83,7 @@ func TestExtract(t *testing.T) {
 		out := filepath.Join(t.TempDir(), "x.m4a")
 		r := run(t, ctx, nil, nil, "extract", src, "-o", out, "--copy", "always", "--json")
 		require.Equal(t, ExitOK, r.code, r.stderr)
-		var res extract.Result
+		var res resultSeconds
 		require.NoError(t, json.Unmarshal([]byte(r.stdout), &res))
 		assert.True(t, res.Copied)
 		assertSeconds(t, srcSeconds, testmedia.Decode(t, out))
@@ -139,12 +145,15 @@ func TestExtractFailures(t *testing.T) {
 		assert.Contains(t, r.stderr, extract.ErrUnrecognizedInput.Error())
 		assert.Equal(t, 1, strings.Count(r.stderr, "\n"))
 	})
-	t.Run("start beyond the end", func(t *testing.T) {
+	t.Run("start beyond the end says where the audio ends", func(t *testing.T) {
 		t.Parallel()
 		dir := t.TempDir()
-		r := run(t, ctx, nil, nil, "extract", src, "-o", filepath.Join(dir, "x.wav"), "--start", "10")
-		assert.Equal(t, ExitFailure, r.code)
-		assert.Contains(t, r.stderr, extract.ErrStartBeyondEnd.Error())
+		for _, copyMode := range []string{"never", "always"} {
+			r := run(t, ctx, nil, nil, "extract", src, "-o", filepath.Join(dir, "x.m4a"), "--start", "10", "--copy", copyMode)
+			assert.Equal(t, ExitFailure, r.code)
+			assert.Contains(t, r.stderr, extract.ErrStartBeyondEnd.Error())
+			assert.Regexp(t, `start 10s, the audio ends at 4(\.\d+)?s\n$`, r.stderr, "--copy %s", copyMode)
+		}
 		assert.Empty(t, dirNames(t, dir))
 	})
 	t.Run("track not found", func(t *testing.T) {
@@ -152,6 +161,19 @@ func TestExtractFailures(t *testing.T) {
 		r := run(t, ctx, nil, nil, "extract", src, "-o", filepath.Join(t.TempDir(), "x.wav"), "--track", "2")
 		assert.Equal(t, ExitFailure, r.code)
 		assert.Contains(t, r.stderr, extract.ErrTrackNotFound.Error())
+		assert.Contains(t, r.stderr, "(input has 1 audio track)\n", "singular")
+	})
+	t.Run("missing output directory", func(t *testing.T) {
+		t.Parallel()
+		dir := filepath.Join(t.TempDir(), "gone")
+		out := filepath.Join(dir, "x.mp3")
+		for _, in := range []string{src, "-"} {
+			b, err := os.ReadFile(src)
+			require.NoError(t, err)
+			r := run(t, ctx, bytes.NewReader(b), nil, "extract", in, "-o", out)
+			assert.Equal(t, ExitFailure, r.code)
+			assert.Equal(t, "audex: "+out+": the directory "+dir+" does not exist\n", r.stderr, "the path asked for, no temporary name")
+		}
 	})
 	t.Run("interrupted", func(t *testing.T) {
 		t.Parallel()
@@ -211,14 +233,17 @@ func TestProbe(t *testing.T) {
 	assert.Equal(t, []string{"*1", "1", "aac", "(LC)", "48000", "Hz", "stereo"}, f[:7])
 	assert.Contains(t, f, "eng")
 
+	assert.Contains(t, lines[0], ", 2 streams")
+
 	r = run(t, ctx, nil, nil, "probe", "--json", src)
 	require.Equal(t, ExitOK, r.code, r.stderr)
-	var info extract.Info
+	var info probeSeconds
 	require.NoError(t, json.Unmarshal([]byte(r.stdout), &info))
 	require.Len(t, info.AudioTracks, 1)
 	assert.Equal(t, "eng", info.AudioTracks[0].Language)
 	assert.Equal(t, 1, info.BestTrack)
-	assert.InDelta(t, 3, info.Duration.Seconds(), 0.05)
+	assert.InDelta(t, 3, info.Duration, 0.05, "seconds")
+	assert.InDelta(t, 3, info.AudioTracks[0].Duration, 0.05, "seconds")
 
 	b, err := os.ReadFile(src)
 	require.NoError(t, err)
@@ -240,4 +265,176 @@ func dirNames(t *testing.T, dir string) []string {
 		names = append(names, e.Name())
 	}
 	return names
+}
+
+// resultSeconds and probeSeconds read the --json output of extract and
+// probe, times as plain seconds.
+type resultSeconds struct {
+	Format     string  `json:"format"`
+	SampleRate int     `json:"sample_rate"`
+	Channels   int     `json:"channels"`
+	Bitrate    int64   `json:"bitrate"`
+	Start      float64 `json:"start"`
+	Duration   float64 `json:"duration"`
+	Samples    int64   `json:"samples"`
+	Copied     bool    `json:"copied"`
+	Truncated  bool    `json:"truncated"`
+	Input      track   `json:"input"`
+}
+
+type probeSeconds struct {
+	Duration    float64 `json:"duration"`
+	Streams     int     `json:"streams"`
+	AudioTracks []track `json:"audio_tracks"`
+	BestTrack   int     `json:"best_track"`
+}
+
+type track struct {
+	Track    int     `json:"track"`
+	Codec    string  `json:"codec"`
+	Language string  `json:"language"`
+	Start    float64 `json:"start"`
+	Duration float64 `json:"duration"`
+}
+
+// A 2.5 s clip is 2.5 in the JSON of extract and of probe, not 2500000000.
+func TestJSONSeconds(t *testing.T) {
+	t.Parallel()
+	src := testmedia.Video(t, testmedia.Spec{Container: "mp4", Seconds: 4})
+	ctx := context.Background()
+	out := filepath.Join(t.TempDir(), "clip.wav")
+	r := run(t, ctx, nil, nil, "extract", src, "-o", out, "--start", "0.5", "--duration", "2.5", "--json")
+	require.Equal(t, ExitOK, r.code, r.stderr)
+	var res map[string]any
+	require.NoError(t, json.Unmarshal([]byte(r.stdout), &res))
+	assert.Equal(t, 2.5, res["duration"])
+	assert.Equal(t, 0.5, res["start"])
+	assert.Equal(t, float64(2.5*48000), res["samples"])
+
+	r = run(t, ctx, nil, nil, "probe", out, "--json")
+	require.Equal(t, ExitOK, r.code, r.stderr)
+	var info map[string]any
+	require.NoError(t, json.Unmarshal([]byte(r.stdout), &info))
+	assert.Equal(t, 2.5, info["duration"])
+	tracks := info["audio_tracks"].([]any)
+	require.Len(t, tracks, 1)
+	tr := tracks[0].(map[string]any)
+	assert.Equal(t, 2.5, tr["duration"])
+	assert.Equal(t, 0.0, tr["start"])
+}
+
+// A file cut short gives the audio it holds, and a warning on stderr with
+// or without --json.
+func TestExtractTruncatedWarns(t *testing.T) {
+	t.Parallel()
+	faststart := testmedia.Video(t, testmedia.Spec{Container: "mp4", Seconds: 4, Extra: []string{"-movflags", "+faststart"}})
+	b, err := os.ReadFile(faststart)
+	require.NoError(t, err)
+	in := filepath.Join(t.TempDir(), "cut.mp4")
+	require.NoError(t, os.WriteFile(in, b[:len(b)/2], 0o644))
+	ctx := context.Background()
+
+	out := filepath.Join(t.TempDir(), "cut.wav")
+	r := run(t, ctx, nil, nil, "extract", in, "-o", out)
+	require.Equal(t, ExitOK, r.code, r.stderr)
+	a := testmedia.Decode(t, out)
+	assert.Less(t, a.Seconds(), 3.0, "the audio before the cut")
+	assert.Regexp(t, `^audex: warning: `+regexp.QuoteMeta(in)+` ends early \(cut short or damaged\): the output holds the 00:00:0\d\.\d+ of audio up to that point\n$`, r.stderr)
+	assert.True(t, strings.HasPrefix(r.stdout, out+": wav"), r.stdout)
+
+	r = run(t, ctx, nil, nil, "extract", in, "-o", out, "--json")
+	require.Equal(t, ExitOK, r.code, r.stderr)
+	var res resultSeconds
+	require.NoError(t, json.Unmarshal([]byte(r.stdout), &res))
+	assert.True(t, res.Truncated)
+	assert.InDelta(t, a.Seconds(), res.Duration, 0.001)
+	assert.Contains(t, r.stderr, "audex: warning: "+in+" ends early")
+
+	whole := filepath.Join(t.TempDir(), "whole.wav")
+	r = run(t, ctx, nil, nil, "extract", faststart, "-o", whole)
+	require.Equal(t, ExitOK, r.code, r.stderr)
+	assert.Empty(t, r.stderr, "no warning for a whole file")
+}
+
+// probe and extract agree on what counts as an audio track: random bytes
+// that FFmpeg takes for an MP3 header list none, and extract finds none.
+func TestProbeAndExtractAgreeOnAudio(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	recognized := 0
+	for seed := uint64(1); seed <= 4; seed++ {
+		r := rand.New(rand.NewPCG(seed, seed))
+		b := make([]byte, 1<<20)
+		for i := range b {
+			b[i] = byte(r.Uint32())
+		}
+		dir := t.TempDir()
+		in := filepath.Join(dir, "random.mp4")
+		require.NoError(t, os.WriteFile(in, b, 0o644))
+
+		p := run(t, ctx, nil, nil, "probe", in, "--json")
+		x := run(t, ctx, nil, nil, "extract", in, "-o", filepath.Join(dir, "x.mp3"))
+		assert.Equal(t, ExitFailure, x.code, "seed %d: %s", seed, x.stdout)
+		if p.code != ExitOK {
+			// Not taken for media at all: both say so alike.
+			assert.Contains(t, p.stderr, extract.ErrUnrecognizedInput.Error(), "seed %d", seed)
+			assert.Contains(t, x.stderr, extract.ErrUnrecognizedInput.Error(), "seed %d", seed)
+			continue
+		}
+		recognized++
+		var info probeSeconds
+		require.NoError(t, json.Unmarshal([]byte(p.stdout), &info))
+		assert.Empty(t, info.AudioTracks, "seed %d: probe lists a track extract cannot select", seed)
+		assert.Zero(t, info.BestTrack)
+		assert.Equal(t, "audex: "+in+": "+extract.ErrNoAudio.Error()+"\n", x.stderr, "seed %d", seed)
+		text := run(t, ctx, nil, nil, "probe", in)
+		assert.True(t, strings.HasSuffix(text.stdout, ", 1 stream\nno audio tracks\n"), "seed %d: %s", seed, text.stdout)
+	}
+	require.Positive(t, recognized, "no seed was taken for media: the case under test did not arise")
+}
+
+// --lang takes a language's ISO 639-2/B code (Matroska's), its /T code and
+// its ISO 639-1 code alike.
+func TestLanguageCodes(t *testing.T) {
+	t.Parallel()
+	mkv := testmedia.Make(t, "eng-fre.mkv",
+		"-f", "lavfi", "-i", "sine=f=440:r=48000:d=2", "-f", "lavfi", "-i", "sine=f=880:r=48000:d=3",
+		"-map", "0:a", "-map", "1:a", "-c:a", "flac",
+		"-metadata:s:a:0", "language=eng", "-metadata:s:a:1", "language=fre")
+	ctx := context.Background()
+	r := run(t, ctx, nil, nil, "probe", mkv, "--json")
+	require.Equal(t, ExitOK, r.code, r.stderr)
+	var info probeSeconds
+	require.NoError(t, json.Unmarshal([]byte(r.stdout), &info))
+	require.Len(t, info.AudioTracks, 2)
+	require.Equal(t, "fre", info.AudioTracks[1].Language, "Matroska's bibliographic code")
+
+	for _, lang := range []string{"fra", "fre", "fr", "FR"} {
+		out := filepath.Join(t.TempDir(), "fr.wav")
+		r := run(t, ctx, nil, nil, "extract", mkv, "-o", out, "--lang", lang, "--json")
+		require.Equal(t, ExitOK, r.code, "--lang %s: %s", lang, r.stderr)
+		var res resultSeconds
+		require.NoError(t, json.Unmarshal([]byte(r.stdout), &res))
+		assert.Equal(t, 2, res.Input.Track, "--lang %s", lang)
+		assertSeconds(t, 3, testmedia.Decode(t, out))
+	}
+	for _, lang := range []string{"eng", "en"} {
+		r := run(t, ctx, nil, nil, "extract", mkv, "-o", filepath.Join(t.TempDir(), "en.wav"), "--lang", lang, "--json")
+		require.Equal(t, ExitOK, r.code, r.stderr)
+		var res resultSeconds
+		require.NoError(t, json.Unmarshal([]byte(r.stdout), &res))
+		assert.Equal(t, 1, res.Input.Track, "--lang %s", lang)
+	}
+	for _, lang := range []string{"ger", "deu", "de"} {
+		r := run(t, ctx, nil, nil, "extract", mkv, "-o", filepath.Join(t.TempDir(), "de.wav"), "--lang", lang)
+		assert.Equal(t, ExitFailure, r.code)
+		assert.Contains(t, r.stderr, extract.ErrTrackNotFound.Error(), "--lang %s", lang)
+	}
+}
+
+func TestPlural(t *testing.T) {
+	t.Parallel()
+	assert.Equal(t, "0 streams", plural(0, "stream"))
+	assert.Equal(t, "1 stream", plural(1, "stream"))
+	assert.Equal(t, "2 decode errors", plural(2, "decode error"))
 }

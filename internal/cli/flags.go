@@ -156,7 +156,7 @@ func (j *jobFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&j.full, "full", false, "extract from --start to the end of the audio (the default when neither --duration nor --to is given)")
 	fs.Var(&j.format, "format", "output `FORMAT`: "+formatNames()+" (default: from -o's extension, else mp3)")
 	fs.Var(&j.track, "track", "audio track `N` (1-based, as 'audex probe' lists them); default: FFmpeg's best")
-	fs.StringVar(&j.lang, "lang", "", "first audio track in `LANGUAGE` (ISO 639 code such as eng or de)")
+	fs.StringVar(&j.lang, "lang", "", "first audio track in `LANGUAGE`, an ISO 639 code: de, deu and ger all name German")
 	fs.Var(&j.rate, "rate", "output sample rate in `HZ` (default: the source's, where the format allows it)")
 	fs.Var(&j.channels, "channels", "output channel count `N` (default: the source's, where the format allows it)")
 	fs.Var(&j.bitrate, "bitrate", "`BITRATE` of lossy formats in bit/s, e.g. 128k (default: the format's usual, 64k per channel for mp3, aac and ogg)")

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"text/tabwriter"
@@ -31,7 +30,7 @@ func init() { probeCmd.run = runProbe }
 
 func runProbe(ctx context.Context, e *env, args []string) error {
 	fs := probeCmd.newFlags()
-	asJSON := fs.Bool("json", false, "print the probe result as JSON (durations in nanoseconds)")
+	asJSON := fs.Bool("json", false, "print the probe result as JSON (times in seconds)")
 	pos, err := probeCmd.parse(e, fs, args)
 	if err != nil {
 		return err
@@ -50,17 +49,15 @@ func runProbe(ctx context.Context, e *env, args []string) error {
 		return fail(in, err)
 	}
 	if *asJSON {
-		enc := json.NewEncoder(e.stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(info)
+		return printJSON(e.stdout, newProbeJSON(info))
 	}
 	printInfo(e.stdout, in, info)
 	return nil
 }
 
 func printInfo(w io.Writer, name string, info *extract.Info) {
-	fmt.Fprintf(w, "%s: %s (%s), %s, %d streams", name, info.Container, info.ContainerLongName,
-		durationText(info.Duration), info.Streams)
+	fmt.Fprintf(w, "%s: %s (%s), %s, %s", name, info.Container, info.ContainerLongName,
+		durationText(info.Duration), plural(info.Streams, "stream"))
 	if info.Bitrate > 0 {
 		fmt.Fprintf(w, ", %s", bitrateText(info.Bitrate))
 	}

@@ -3,14 +3,17 @@ package cli
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/audex/audex/internal/client"
+	"github.com/audex/audex/jobs"
 )
 
 const defaultServer = "http://127.0.0.1:8080"
@@ -31,14 +34,16 @@ those of 'audex extract' and mean the same: without --duration or --to the
 whole audio from --start is extracted.
 
 With --wait (or -o) it follows the job with a progress bar and downloads the
-result: to -o, else next to INPUT named after it (for a URL, the name the
-server suggests, in the current directory).
+result: to -o, else into the current directory, named after INPUT with the
+format's extension (for a URL, the name the server suggests); it prints where
+the file went. Interrupting (Ctrl-C) while it waits cancels the job on the
+server.
 ` + remoteEnvHelp + `
 
 Examples:
   audex submit movie.mp4 --start 90 --duration 2        # prints the job ID
   export AUDEX_SERVER=http://127.0.0.1:8080 AUDEX_TOKEN=secret
-  audex submit movie.mp4 --format wav --wait            # writes movie.wav
+  audex submit movie.mp4 --format wav --wait            # writes ./movie.wav
   audex submit https://example.com/v.mp4 -o v.mp3 --full
   id=$(audex submit movie.mp4) && audex fetch "$id" -o clip.mp3
 `,
@@ -51,7 +56,7 @@ var statusCmd = &command{
 	help: `
 Prints a job's status: pending (with its stage, progress or queue position),
 successful (with the result's URL) or failed (with the reason). Exits 1 when
-the job failed.
+the job failed, or when there is no such job.
 ` + remoteEnvHelp + `
 
 Examples:
@@ -67,7 +72,8 @@ var fetchCmd = &command{
 	help: `
 Waits for the job to finish (with a progress bar on a terminal), then
 downloads its result to OUTPUT, by default the file name the server suggests
-in the current directory; "-" writes standard output.
+in the current directory, and prints where the file went; "-" writes
+standard output.
 ` + remoteEnvHelp + `
 
 Examples:
@@ -76,13 +82,34 @@ Examples:
 `,
 }
 
+var cancelCmd = &command{
+	name:    "cancel",
+	args:    "JOB_ID",
+	summary: "cancel a submitted job",
+	help: `
+Cancels a pending job of an audex server (its DELETE extension): a queued
+job is dropped, a running one stopped. It waits until the server reports the
+job failed with code "canceled". A job that has already finished is left as
+it is, its result kept, and cancel exits 1.
+` + remoteEnvHelp + `
+
+Examples:
+  audex cancel 3q2-QcF1TfWbxV8Yl3Ryxw
+`,
+}
+
 func init() {
 	submitCmd.run = runSubmit
 	statusCmd.run = runStatus
 	fetchCmd.run = runFetch
+	cancelCmd.run = runCancel
 }
 
-// remoteFlags are the connection flags of submit, status and fetch.
+// cancelTimeout bounds the cancel request sent after an interrupt, which
+// must not keep the person who pressed Ctrl-C waiting for long.
+const cancelTimeout = 5 * time.Second
+
+// remoteFlags are the connection flags of submit, status, fetch and cancel.
 type remoteFlags struct{ server, token string }
 
 func (r *remoteFlags) register(fs *flag.FlagSet) {
@@ -108,7 +135,7 @@ func (r *remoteFlags) client(e *env) (*client.Client, error) {
 }
 
 // jobCommand parses the command line of a command on one job (status,
-// fetch): its JOB_ID, and the client its flags describe.
+// fetch, cancel): its JOB_ID, and the client its flags describe.
 func (r *remoteFlags) jobCommand(cmd *command, e *env, fs *flag.FlagSet, args []string) (string, *client.Client, error) {
 	pos, err := cmd.parse(e, fs, args)
 	if err != nil {
@@ -169,12 +196,19 @@ func runSubmit(ctx context.Context, e *env, args []string) error {
 	dst := *out
 	if *wait || dst != "" {
 		if dst == "" && !isURL(in) {
-			if dst, err = defaultOutput(in, opts.Format); err != nil {
-				return err
+			dst = "-"
+			if in != "-" {
+				dst = e.inWorkDir(strings.TrimSuffix(filepath.Base(in), filepath.Ext(in)) + opts.Format.Extension())
 			}
 		}
 		if dst != "" && dst != "-" && !isURL(in) && sameFile(in, dst) {
-			return usagef("the output would replace %s", in)
+			return usagef("the output would replace %s: use -o", in)
+		}
+		if dst != "" && dst != "-" {
+			// Before the upload, not after the wait.
+			if err := checkOutputDir(dst); err != nil {
+				return err
+			}
 		}
 	}
 
@@ -196,6 +230,9 @@ func runSubmit(ctx context.Context, e *env, args []string) error {
 	}
 	st, err := waitJob(ctx, e, c, id)
 	if err != nil {
+		if ctx.Err() != nil {
+			return cancelInterrupted(ctx, c, id, err)
+		}
 		return fail(id, err)
 	}
 	if *asJSON {
@@ -207,6 +244,19 @@ func runSubmit(ctx context.Context, e *env, args []string) error {
 		return fail(id, err)
 	}
 	return download(ctx, e, c, st, dst, !*asJSON)
+}
+
+// cancelInterrupted cancels the job an interrupted 'submit --wait' was
+// waiting for: nobody is left to fetch its result. When that fails, it says
+// how to cancel it by hand.
+func cancelInterrupted(ctx context.Context, c *client.Client, id string, err error) error {
+	cctx, stop := context.WithTimeout(context.WithoutCancel(ctx), cancelTimeout)
+	defer stop()
+	if cerr := c.Cancel(cctx, id); cerr != nil {
+		return &interruption{err: err, note: fmt.Sprintf("job %s may still be running (cancel failed: %s): 'audex cancel %s'",
+			id, message(cerr, ""), id)}
+	}
+	return &interruption{err: err, note: "job " + id + " canceled"}
 }
 
 func submitFile(ctx context.Context, e *env, c *client.Client, in string, p client.Params) (string, error) {
@@ -267,10 +317,11 @@ func download(ctx context.Context, e *env, c *client.Client, st *client.Status, 
 		return nil
 	}
 	if dst == "" {
-		dst = d.Filename
-		if dst == "" {
-			dst = st.JobID + ".audio"
+		name := d.Filename
+		if name == "" {
+			name = st.JobID + ".audio"
 		}
+		dst = e.inWorkDir(name)
 	}
 	var n int64
 	err = writeAtomic(dst, func(w io.Writer) error {
@@ -280,13 +331,33 @@ func download(ctx context.Context, e *env, c *client.Client, st *client.Status, 
 		return err
 	})
 	if err != nil {
+		if ctx.Err() != nil {
+			return &interruption{err: err, note: fmt.Sprintf("the result stays on the server: 'audex fetch %s'", st.JobID)}
+		}
 		return fail(st.JobID, fmt.Errorf("download: %w", err))
 	}
 	b.done()
+	if st.Truncated() {
+		warnTruncated(e, "the input of job "+st.JobID, -1)
+	}
 	if summary {
 		fmt.Fprintf(e.stdout, "%s: %s\n", dst, humanBytes(n))
 	}
 	return nil
+}
+
+// inWorkDir is name in the working directory, absolute when it can be:
+// the path printed says where a file went.
+func (e *env) inWorkDir(name string) string {
+	dir := e.dir
+	if dir == "" {
+		wd, err := os.Getwd()
+		if err != nil {
+			return name
+		}
+		dir = wd
+	}
+	return filepath.Join(dir, name)
 }
 
 func runStatus(ctx context.Context, e *env, args []string) error {
@@ -312,10 +383,13 @@ func runStatus(ctx context.Context, e *env, args []string) error {
 		if err := printJSON(e.stdout, st); err != nil {
 			return err
 		}
-	} else {
-		printStatus(e.stdout, st)
+		return fail(id, st.Err())
 	}
-	return fail(id, st.Err())
+	printStatus(e.stdout, st)
+	if st.Err() != nil {
+		return errReported // the status line says why
+	}
+	return nil
 }
 
 func printStatus(w io.Writer, st *client.Status) {
@@ -354,6 +428,11 @@ func runFetch(ctx context.Context, e *env, args []string) error {
 	if *out == "-" && isTerminal(e.stdout) {
 		return usagef("refusing to write audio to a terminal: use -o FILE or redirect standard output")
 	}
+	if *out != "" && *out != "-" {
+		if err := checkOutputDir(*out); err != nil {
+			return err
+		}
+	}
 	st, err := waitJob(ctx, e, c, id)
 	if err != nil {
 		return fail(id, err)
@@ -368,4 +447,41 @@ func printJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
+}
+
+func runCancel(ctx context.Context, e *env, args []string) error {
+	fs := cancelCmd.newFlags()
+	var rf remoteFlags
+	rf.register(fs)
+	id, c, err := rf.jobCommand(cancelCmd, e, fs, args)
+	if err != nil {
+		return err
+	}
+	// The server's DELETE deletes a finished job with its result: look
+	// first. (A job that finishes between the two requests is deleted.)
+	st, err := c.Status(ctx, id)
+	if err != nil {
+		return fail(id, err)
+	}
+	if st.Done() {
+		if st.Code == jobs.CodeCanceled {
+			fmt.Fprintf(e.stdout, "%s: already canceled\n", id)
+			return nil
+		}
+		return fail(id, fmt.Errorf("already %s: nothing to cancel", st.Status))
+	}
+	if err := c.Cancel(ctx, id); err != nil {
+		return fail(id, err)
+	}
+	st, err = c.Wait(ctx, id, nil)
+	switch {
+	case errors.Is(err, client.ErrJobNotFound):
+		return fail(id, errors.New("the job finished before the cancel arrived, and the server deleted it"))
+	case err != nil:
+		return fail(id, err)
+	case st.Code != jobs.CodeCanceled:
+		return fail(id, fmt.Errorf("the job ended %s before the cancel arrived", st.Status))
+	}
+	fmt.Fprintf(e.stdout, "%s: canceled\n", id)
+	return nil
 }

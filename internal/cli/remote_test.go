@@ -17,8 +17,8 @@ import (
 )
 
 // fakeServer speaks the job API: a job is pending for one poll, then
-// successful with the upload reversed as its result, or failed when the
-// upload says "bad".
+// successful with the upload reversed as its result (reported truncated
+// when the upload says "cut"), or failed when the upload says "bad".
 type fakeServer struct {
 	*httptest.Server
 	mu     sync.Mutex
@@ -80,7 +80,8 @@ func newFakeServer(t *testing.T, token string) *fakeServer {
 		case j.polls > 1 && j.failed:
 			st = map[string]any{"job_id": id, "status": "failed", "message": "no audio stream", "code": "no_audio_stream"}
 		case j.polls > 1:
-			st = map[string]any{"job_id": id, "status": "successful", "url": "/download/" + id + "/result.mp3"}
+			st = map[string]any{"job_id": id, "status": "successful", "url": "/download/" + id + "/result.mp3",
+				"metadata": map[string]any{"output": map[string]any{"duration": 1.5, "truncated": j.result == "tuc"}}}
 		}
 		json.NewEncoder(w).Encode(st)
 	}))
@@ -132,7 +133,7 @@ func TestSubmitStatusFetch(t *testing.T) {
 
 	r = run(t, ctx, nil, vars, "status", "nope")
 	assert.Equal(t, ExitFailure, r.code)
-	assert.Equal(t, "audex: nope: server error: HTTP 404: job not found (not_found)\n", r.stderr)
+	assert.Equal(t, "audex: nope: job not found\n", r.stderr)
 }
 
 func TestSubmitWait(t *testing.T) {
@@ -143,14 +144,29 @@ func TestSubmitWait(t *testing.T) {
 	in := filepath.Join(dir, "movie.mp4")
 	require.NoError(t, os.WriteFile(in, []byte("abc"), 0o644))
 
-	// --wait writes next to the input, named after it.
-	r := run(t, ctx, nil, nil, "submit", in, "--wait", "--server", srv.URL, "--token", "tok", "--format", "ogg")
+	// --wait writes into the working directory, named after the input,
+	// and says where.
+	wd := t.TempDir()
+	r := runIn(t, ctx, wd, nil, nil, "submit", in, "--wait", "--server", srv.URL, "--token", "tok", "--format", "ogg")
 	require.Equal(t, ExitOK, r.code, r.stderr)
-	assert.Equal(t, filepath.Join(dir, "movie.ogg")+": 3 B\n", r.stdout)
-	b, err := os.ReadFile(filepath.Join(dir, "movie.ogg"))
+	assert.Equal(t, filepath.Join(wd, "movie.ogg")+": 3 B\n", r.stdout)
+	b, err := os.ReadFile(filepath.Join(wd, "movie.ogg"))
 	require.NoError(t, err)
 	assert.Equal(t, "cba", string(b))
+	assert.NoFileExists(t, filepath.Join(dir, "movie.ogg"), "not next to the input")
 	assert.Equal(t, "true", srv.fields["full_audio"], "no duration: the whole audio, as extract does")
+
+	// A missing output directory fails before the upload.
+	srv.mu.Lock()
+	jobs := len(srv.jobs)
+	srv.mu.Unlock()
+	gone := filepath.Join(dir, "gone")
+	r = run(t, ctx, nil, nil, "submit", in, "-o", filepath.Join(gone, "x.mp3"), "--server", srv.URL, "--token", "tok")
+	assert.Equal(t, ExitFailure, r.code)
+	assert.Equal(t, "audex: "+filepath.Join(gone, "x.mp3")+": the directory "+gone+" does not exist\n", r.stderr)
+	srv.mu.Lock()
+	assert.Len(t, srv.jobs, jobs, "nothing submitted")
+	srv.mu.Unlock()
 
 	// A failed job exits 1 with the server's reason, and writes nothing.
 	bad := filepath.Join(dir, "bad.mp4")
@@ -163,11 +179,20 @@ func TestSubmitWait(t *testing.T) {
 	r = run(t, ctx, nil, nil, "status", "jobb", "--server", srv.URL, "--token", "tok")
 	assert.Equal(t, ExitFailure, r.code)
 	assert.Equal(t, "jobb: failed: no audio stream (no_audio_stream)\n", r.stdout)
+	assert.Empty(t, r.stderr, "the reason is said once")
+
+	// The result of an input cut short comes with a warning.
+	cut := filepath.Join(dir, "cut.mp4")
+	require.NoError(t, os.WriteFile(cut, []byte("cut"), 0o644))
+	r = runIn(t, ctx, wd, nil, nil, "submit", cut, "--wait", "--server", srv.URL, "--token", "tok")
+	require.Equal(t, ExitOK, r.code, r.stderr)
+	assert.Equal(t, filepath.Join(wd, "cut.mp3")+": 3 B\n", r.stdout)
+	assert.Regexp(t, `^audex: warning: the input of job job. ends early \(cut short or damaged\): the output holds the audio up to that point\n$`, r.stderr)
 
 	// Wrong token.
 	r = run(t, ctx, nil, nil, "submit", in, "--server", srv.URL, "--token", "nope")
 	assert.Equal(t, ExitFailure, r.code)
-	assert.Equal(t, "audex: "+in+": server error: HTTP 401: unauthorized (unauthorized)\n", r.stderr)
+	assert.Equal(t, "audex: "+in+": HTTP 401: unauthorized (unauthorized)\n", r.stderr)
 
 	// Unreachable server.
 	r = run(t, ctx, nil, nil, "status", "x", "--server", "http://127.0.0.1:1")
