@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"time"
 
 	"github.com/asticode/go-astiav"
 )
@@ -44,19 +43,6 @@ func (p *pipeline) copyable() bool {
 	return true
 }
 
-// startBeyondEnd is ErrStartBeyondEnd saying where the audio ends: at end
-// on the presentation timeline, or, when that is unknown (< 0), where the
-// container says the track ends.
-func (p *pipeline) startBeyondEnd(end time.Duration) error {
-	if end < 0 && p.track.Duration > 0 {
-		end = p.track.Start + p.track.Duration
-	}
-	if end < 0 {
-		return fmt.Errorf("%w: start %v, the audio ends earlier", ErrStartBeyondEnd, p.o.Start)
-	}
-	return fmt.Errorf("%w: start %v, the audio ends at %v", ErrStartBeyondEnd, p.o.Start, end.Round(time.Millisecond))
-}
-
 // copyPackets remuxes the track's packets into the output container.
 func (p *pipeline) copyPackets() (*Result, error) {
 	cp := p.st.CodecParameters()
@@ -80,87 +66,60 @@ func (p *pipeline) copyPackets() (*Result, error) {
 	}
 	defer pkt.Free()
 
-	tb := p.st.TimeBase()
-	usTB := astiav.NewRational(1, astiav.TimeBase)
-	t0 := astiav.RescaleQ(p.t0(), usTB, tb)
-	start := t0 + astiav.RescaleQ(p.o.Start.Microseconds(), usTB, tb)
-	end := int64(-1)
-	if p.o.Duration > 0 {
-		end = start + astiav.RescaleQ(p.o.Duration.Microseconds(), usTB, tb)
-	}
-	if p.o.Start > 0 {
-		if err := p.in.seekFrame(p.st.Index(), start, astiav.NewSeekFlags(astiav.SeekFlagBackward)); err != nil {
+	rate := cp.SampleRate()
+	w := newWindow(p.o, rate, rat(p.st.TimeBase()), p.t0(), 0, p.track)
+	if ts, ok := w.seekTarget(0); ok {
+		if err := p.in.seekFrame(p.st.Index(), ts, astiav.NewSeekFlags(astiav.SeekFlagBackward)); err != nil {
 			return nil, p.in.wrapErr("seek", err, ErrInvalidInput)
 		}
 	}
-	maxDur := astiav.RescaleQ(p.o.Limits.MaxOutputDuration.Microseconds(), usTB, tb)
+	start, end := w.ticks(w.start), int64(-1)
+	if !w.open() {
+		end = w.ticks(w.end)
+	}
 	first, last := int64(-1), int64(-1)
 	var kept int
-	truncated := false
-	for {
-		if err := p.canceled(); err != nil {
-			return nil, err
-		}
-		err := p.in.readFrame(pkt)
-		if err != nil {
-			if errors.Is(err, astiav.ErrEof) {
-				break
-			}
-			if e := p.in.wrapErr("read packet", err, ErrInvalidInput); errors.Is(e, ErrCanceled) || p.in.rd.err != nil {
-				return nil, e
-			}
-			truncated = true
-			break
-		}
-		if pkt.StreamIndex() != p.st.Index() {
-			pkt.Unref()
-			continue
-		}
-		if kept == 0 && packetEncrypted(pkt) {
-			pkt.Unref()
-			return nil, fmt.Errorf("%w: %w", ErrUnsupportedInput, ErrEncrypted)
-		}
+	truncated, err := p.in.packets(p.st.Index(), pkt, func(pkt *astiav.Packet) (bool, error) {
 		pts := pkt.Pts()
 		if pts == astiav.NoPtsValue {
 			pts = pkt.Dts()
 		}
 		if pts != astiav.NoPtsValue {
-			if pts+pkt.Duration() <= start && p.o.Start > 0 {
-				pkt.Unref()
-				continue
+			if pts+pkt.Duration() <= start && w.start > 0 {
+				return true, nil
 			}
 			if end >= 0 && pts >= end {
-				pkt.Unref()
-				break
+				return false, nil
 			}
 			if first < 0 {
 				first = pts
 			}
 			last = pts + pkt.Duration()
-			if last-first > maxDur {
-				pkt.Unref()
-				return nil, fmt.Errorf("%w: more than %v of audio", ErrOutputLimit, p.o.Limits.MaxOutputDuration)
+			if w.overLimit(w.pos(last) - w.pos(first)) {
+				return false, fmt.Errorf("%w: more than %v of audio", ErrOutputLimit, p.o.Limits.MaxOutputDuration)
 			}
 		}
 		pkt.SetStreamIndex(p.ost.Index())
-		pkt.RescaleTs(tb, p.ost.TimeBase())
+		pkt.RescaleTs(p.st.TimeBase(), p.ost.TimeBase())
 		pkt.SetPos(-1)
 		kept++
 		if err := p.ofc.WriteInterleavedFrame(pkt); err != nil {
-			return nil, p.outErr("write packet", err)
+			return false, p.outErr("write packet", err)
 		}
+		return true, nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	if kept == 0 {
-		if p.o.Start > 0 {
-			return nil, p.startBeyondEnd(-1)
+		if w.start > 0 {
+			return nil, w.beyondEnd(-1)
 		}
 		return nil, fmt.Errorf("%w: no audio packets", ErrInvalidInput)
 	}
 	if err := p.finishOutput(); err != nil {
 		return nil, err
 	}
-	rate := cp.SampleRate()
-	outTB := astiav.NewRational(1, rate)
 	res := &Result{
 		Format:       p.o.Format,
 		Codec:        cp.CodecID().Name(),
@@ -177,8 +136,8 @@ func (p *pipeline) copyPackets() (*Result, error) {
 		res.ChannelLayout = l.String()
 	}
 	if first >= 0 {
-		res.StartSample = max(astiav.RescaleQ(first-t0, tb, outTB), 0)
-		res.Samples = astiav.RescaleQ(last-max(first, t0), tb, outTB)
+		res.StartSample = max(w.pos(first), 0)
+		res.Samples = w.pos(last) - res.StartSample
 		res.Start = durationOf(res.StartSample, rate)
 		res.Duration = durationOf(res.Samples, rate)
 	}

@@ -6,11 +6,9 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"math"
 	"os"
 	"path/filepath"
 	"strings"
-	"time"
 
 	"github.com/asticode/go-astiav"
 )
@@ -331,6 +329,9 @@ func (p *pipeline) close() {
 
 func (p *pipeline) defer_(f func()) { p.closers = append(p.closers, f) }
 
+// rat is an FFmpeg rational as the window's.
+func rat(r astiav.Rational) rational { return rational{int64(r.Num()), int64(r.Den())} }
+
 // t0 is the zero of the presentation timeline in AV_TIME_BASE units.
 func (p *pipeline) t0() int64 { return p.in.t0 }
 
@@ -409,15 +410,4 @@ func (p *pipeline) canceled() error {
 		return fmt.Errorf("%w: %w", ErrCanceled, err)
 	}
 	return nil
-}
-
-// durationOf converts samples at rate to a time.Duration, rounded to the
-// nearest nanosecond.
-func durationOf(samples int64, rate int) time.Duration {
-	return time.Duration(math.Round(float64(samples) * 1e9 / float64(rate)))
-}
-
-// samplesOf converts d to samples at rate, rounded to the nearest sample.
-func samplesOf(d time.Duration, rate int) int64 {
-	return int64(math.Round(d.Seconds() * float64(rate)))
 }

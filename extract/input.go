@@ -70,6 +70,45 @@ func (in *input) readFrame(pkt *astiav.Packet) error {
 	return nil
 }
 
+// packets is the one loop over the input's packets: it reads on (the
+// packets findStart held first), checking for cancellation before every
+// read, and hands fn each packet of stream idx in turn, until fn says to
+// stop (more false, or an error) or the input ends. pkt is unreferenced
+// after fn returns. The first packet handed out is checked for encryption.
+// An input that ends in damage rather than at its end (a truncated or
+// corrupt container) ends the audio there, as a player would: truncated
+// says so and what came before stands.
+func (in *input) packets(idx int, pkt *astiav.Packet, fn func(pkt *astiav.Packet) (more bool, err error)) (truncated bool, err error) {
+	for first := true; ; {
+		if err := in.rd.ctx.Err(); err != nil {
+			return false, fmt.Errorf("%w: %w", ErrCanceled, err)
+		}
+		if err := in.readFrame(pkt); err != nil {
+			if errors.Is(err, astiav.ErrEof) {
+				return false, nil
+			}
+			if e := in.wrapErr("read packet", err, ErrInvalidInput); errors.Is(e, ErrCanceled) || in.rd.err != nil {
+				return false, e
+			}
+			return true, nil
+		}
+		if pkt.StreamIndex() != idx {
+			pkt.Unref()
+			continue
+		}
+		if first && packetEncrypted(pkt) {
+			pkt.Unref()
+			return false, fmt.Errorf("%w: %w", ErrUnsupportedInput, ErrEncrypted)
+		}
+		first = false
+		more, err := fn(pkt)
+		pkt.Unref()
+		if err != nil || !more {
+			return false, err
+		}
+	}
+}
+
 // seekFrame seeks the demuxer; the packets read ahead are dropped.
 func (in *input) seekFrame(stream int, ts int64, flags astiav.SeekFlags) error {
 	in.dropAhead()

@@ -3,7 +3,6 @@ package extract
 import (
 	"errors"
 	"fmt"
-	"math"
 	"strconv"
 	"time"
 
@@ -13,7 +12,7 @@ import (
 // preroll is how much audio before the cut is decoded and thrown away, so
 // that decoders with overlapping frames (AAC, MP3's bit reservoir, Opus,
 // Vorbis) and the resampler are settled when the first kept sample arrives.
-const prerollSeconds = 0.3
+const preroll = 300 * time.Millisecond
 
 // transcoder carries the sample-level state of a transcode. Every position is
 // in output-rate samples on the input's presentation timeline.
@@ -24,17 +23,14 @@ type transcoder struct {
 	swrUsed  bool // swr has been configured by a conversion
 	q        *fifo
 	params   encParams
+	w        window // the cut, at the output rate; w.lead is fed before it
 
-	frameSize  int   // samples per encoder frame (0: any)
-	smallLast  bool  // the encoder takes a short last frame
-	delay      int   // encoder priming (initial_padding)
-	dropPkts   int   // priming packets dropped where the container cannot signal them
-	decDrops   int   // leading frames a decoder swallows by itself
-	prefix     int64 // samples fed before the window so the kept packets line up
-	tail       int64 // silence fed after the window to push the last samples out
-	winStart   int64 // first sample fed to the encoder (start - prefix)
-	winEnd     int64 // one past the last sample wanted
-	maxSamples int64 // output duration limit, for open-ended extractions
+	frameSize int   // samples per encoder frame (0: any)
+	smallLast bool  // the encoder takes a short last frame
+	delay     int   // encoder priming (initial_padding)
+	dropPkts  int   // priming packets dropped where the container cannot signal them
+	decDrops  int   // leading frames a decoder swallows by itself
+	tail      int64 // silence fed after the window to push the last samples out
 
 	fromStart bool  // decoding from the very beginning of the stream
 	anchored  bool  // nextPos is known
@@ -173,6 +169,7 @@ func (t *transcoder) openEncoder() error {
 	t.frameSize = enc.FrameSize()
 	t.smallLast = acceptsSmallLastFrame(enc)
 	t.delay = initialPadding(enc)
+	var lead int64
 	if t.spec.roundTrip != nil && t.frameSize > 0 {
 		// Compensate what the container cannot signal: drop whole priming
 		// packets and shift the input so the first kept one starts at Start.
@@ -183,17 +180,10 @@ func (t *transcoder) openEncoder() error {
 				t.tail = int64(r)
 			}
 		}
-		t.prefix = int64(t.dropPkts*t.frameSize - r)
+		lead = int64(t.dropPkts*t.frameSize - r)
 		t.decDrops = drops
 	}
-	rate := params.rate
-	start := samplesOf(t.o.Start, rate)
-	t.winStart = start - t.prefix
-	t.winEnd = math.MaxInt64
-	if t.o.Duration > 0 {
-		t.winEnd = start + samplesOf(t.o.Duration, rate)
-	}
-	t.maxSamples = samplesOf(t.o.Limits.MaxOutputDuration, rate)
+	t.w = newWindow(t.o, params.rate, rat(t.st.TimeBase()), t.t0(), lead, t.track)
 
 	if err := t.openOutput(nil, func(ost *astiav.Stream) error {
 		if err := ost.CodecParameters().FromCodecContext(enc); err != nil {
@@ -267,13 +257,11 @@ func (t *transcoder) freeResampler() {
 // what a cut at its start does. Decoding from the beginning is the fallback
 // whenever the demuxer cannot land early enough.
 func (t *transcoder) seek() error {
-	rate := t.params.rate
-	target := float64(t.winStart)/float64(rate) - prerollSeconds
-	if target <= 0 {
+	ts, ok := t.w.seekTarget(preroll)
+	if !ok {
 		t.fromStart = true
 		return nil
 	}
-	ts := astiav.RescaleQ(t.t0()+int64(target*1e6), astiav.NewRational(1, astiav.TimeBase), t.st.TimeBase())
 	if err := t.in.seekFrame(t.st.Index(), ts, astiav.NewSeekFlags(astiav.SeekFlagBackward)); err != nil {
 		if e := t.in.wrapErr("seek", err, ErrInvalidInput); errors.Is(e, ErrCanceled) {
 			return e
@@ -305,50 +293,26 @@ func (t *transcoder) rewind() error {
 // decodeAll reads and decodes packets until the window is full or the input
 // ends.
 func (t *transcoder) decodeAll() error {
-	idx := t.st.Index()
-	for !t.done {
-		if err := t.canceled(); err != nil {
-			return err
-		}
-		err := t.in.readFrame(t.pkt)
-		if err != nil {
-			if errors.Is(err, astiav.ErrEof) {
-				break
-			}
-			if e := t.in.wrapErr("read packet", err, ErrInvalidInput); errors.Is(e, ErrCanceled) || t.in.rd.err != nil {
-				return e
-			}
-			// A truncated or damaged container ends the audio here, as a
-			// player would; what came before is kept.
-			t.truncated = true
-			break
-		}
-		if t.pkt.StreamIndex() != idx {
-			t.pkt.Unref()
-			continue
-		}
-		if t.pktsIn == 0 && packetEncrypted(t.pkt) {
-			t.pkt.Unref()
-			return fmt.Errorf("%w: %w", ErrUnsupportedInput, ErrEncrypted)
-		}
-		t.pktsIn++
-		err = t.dec.SendPacket(t.pkt)
-		t.pkt.Unref()
-		if err != nil && !errors.Is(err, astiav.ErrEagain) {
-			t.decErrors++
-			continue
-		}
-		if err := t.receiveFrames(); err != nil {
-			return err
-		}
-	}
 	if t.done {
 		return nil
+	}
+	truncated, err := t.in.packets(t.st.Index(), t.pkt, func(pkt *astiav.Packet) (bool, error) {
+		t.pktsIn++
+		if err := t.dec.SendPacket(pkt); err != nil && !errors.Is(err, astiav.ErrEagain) {
+			t.decErrors++
+			return true, nil
+		}
+		err := t.receiveFrames()
+		return !t.done, err
+	})
+	t.truncated = t.truncated || truncated
+	if err != nil || t.done {
+		return err
 	}
 	if d, st := t.st.Duration(), t.st.StartTime(); d > 0 && d != astiav.NoPtsValue && st != astiav.NoPtsValue && t.anchored {
 		// The stream ended before the end its own index declares (a file
 		// cut short leaves an index promising more): say so.
-		if t.toOut(st+d)-t.nextPos > int64(t.params.rate)/10 {
+		if t.w.pos(st+d)-t.nextPos > int64(t.params.rate)/10 {
 			t.truncated = true
 		}
 	}
@@ -396,13 +360,13 @@ func (t *transcoder) process(f *astiav.Frame) error {
 		var pos int64
 		switch {
 		case pts != astiav.NoPtsValue:
-			pos = t.toOut(pts)
+			pos = t.w.pos(pts)
 		case t.fromStart:
-			pos = t.toOut(max(t.st.StartTime(), 0))
+			pos = t.w.pos(max(t.st.StartTime(), 0))
 		default:
 			return errRestart
 		}
-		if pos > t.winStart && t.written == 0 {
+		if pos > t.w.from() && t.written == 0 {
 			if !t.fromStart {
 				return errRestart
 			}
@@ -425,7 +389,8 @@ func (t *transcoder) process(f *astiav.Frame) error {
 
 // fill writes silence up to position pos (clipped to the window).
 func (t *transcoder) fill(pos int64) error {
-	n := min(pos, t.winEnd) - t.winStart - t.written
+	at := t.w.from() + t.written
+	_, n, _ := t.w.clip(at, pos-at)
 	if n <= 0 {
 		return nil
 	}
@@ -433,17 +398,8 @@ func (t *transcoder) fill(pos int64) error {
 		return err
 	}
 	t.written += n
-	if t.winStart+t.written >= t.winEnd {
-		t.done = true
-	}
+	t.done = t.done || t.w.reached(at+n)
 	return t.encodeReady(false)
-}
-
-// toOut converts a stream timestamp to an output-rate position relative to
-// the presentation timeline's zero.
-func (t *transcoder) toOut(pts int64) int64 {
-	outTB := astiav.NewRational(1, t.params.rate)
-	return astiav.RescaleQ(pts, t.st.TimeBase(), outTB) - astiav.RescaleQ(t.t0(), astiav.NewRational(1, astiav.TimeBase), outTB)
 }
 
 func (t *transcoder) passthrough(f *astiav.Frame) bool {
@@ -509,17 +465,14 @@ func (t *transcoder) sink(c *astiav.Frame) error {
 	n := int64(c.NbSamples())
 	pos := t.nextPos
 	t.nextPos += n
-	lo, hi := max(pos, t.winStart+t.written), min(pos+n, t.winEnd)
-	if hi > lo {
-		if err := t.q.write(c, int(lo-pos), int(hi-lo)); err != nil {
+	if head, keep, _ := t.w.clip(pos, n); keep > 0 {
+		if err := t.q.write(c, int(head), int(keep)); err != nil {
 			return fmt.Errorf("buffer samples: %w", err)
 		}
-		t.written += hi - lo
+		t.written += keep
 	}
-	if pos+n >= t.winEnd {
-		t.done = true
-	}
-	if t.winEnd == math.MaxInt64 && t.written-t.prefix > t.maxSamples {
+	t.done = t.done || t.w.reached(pos+n)
+	if t.w.overLimit(t.written - t.w.lead) {
 		return fmt.Errorf("%w: more than %v of audio", ErrOutputLimit, t.o.Limits.MaxOutputDuration)
 	}
 	return t.encodeReady(false)
@@ -593,9 +546,9 @@ func (t *transcoder) writePackets() error {
 			t.encPkt.Unref()
 			continue
 		}
-		if t.prefix > 0 {
-			t.encPkt.SetPts(t.encPkt.Pts() - t.prefix)
-			t.encPkt.SetDts(t.encPkt.Dts() - t.prefix)
+		if lead := t.w.lead; lead > 0 {
+			t.encPkt.SetPts(t.encPkt.Pts() - lead)
+			t.encPkt.SetDts(t.encPkt.Dts() - lead)
 		}
 		t.pktKept++
 		t.encPkt.SetStreamIndex(t.ost.Index())
@@ -610,8 +563,8 @@ func (t *transcoder) progress() {
 	if t.o.Progress == nil {
 		return
 	}
-	done := max(t.written-t.prefix, 0)
-	total := t.expected()
+	done := max(t.written-t.w.lead, 0)
+	total := t.w.length()
 	step := int64(t.params.rate) // at least every second of audio...
 	if total > 0 {
 		step = max(total/100, 1) // ...or every 1%
@@ -623,17 +576,6 @@ func (t *transcoder) progress() {
 	t.o.Progress(Progress{Done: durationOf(done, t.params.rate), Total: durationOf(total, t.params.rate)})
 }
 
-// expected is the output length the caller should see, if known.
-func (t *transcoder) expected() int64 {
-	if t.winEnd != math.MaxInt64 {
-		return t.winEnd - t.winStart - t.prefix
-	}
-	if t.track.Duration > 0 {
-		return max(samplesOf(t.track.Duration-t.o.Start, t.params.rate), 0)
-	}
-	return 0
-}
-
 func (t *transcoder) flush() error {
 	if err := t.drainResampler(); err != nil {
 		return err
@@ -641,13 +583,13 @@ func (t *transcoder) flush() error {
 	if t.decErrors >= 8 && t.decErrors*2 > t.pktsIn {
 		return fmt.Errorf("%w: %d of %d audio packets failed to decode", ErrInvalidInput, t.decErrors, t.pktsIn)
 	}
-	if t.written <= t.prefix {
-		if t.o.Start > 0 {
-			end := time.Duration(-1)
+	if t.written <= t.w.lead {
+		if t.w.start > 0 {
+			end := int64(-1)
 			if t.anchored {
-				end = durationOf(t.nextPos, t.params.rate)
+				end = t.nextPos
 			}
-			return t.startBeyondEnd(end)
+			return t.w.beyondEnd(end)
 		}
 		return fmt.Errorf("%w: no decodable audio", ErrInvalidInput)
 	}
@@ -659,19 +601,18 @@ func (t *transcoder) flush() error {
 
 func (t *transcoder) result() (*Result, error) {
 	rate := t.params.rate
-	samples := t.written - t.prefix
+	samples := t.written - t.w.lead
 	if t.spec.roundTrip != nil && t.frameSize > 0 {
 		// What a decoder plays: every kept packet is a whole frame.
 		samples = int64((t.pktKept - t.decDrops) * t.frameSize)
 	}
-	if t.o.Progress != nil && t.lastProg != t.written-t.prefix {
-		t.o.Progress(Progress{Done: durationOf(t.written-t.prefix, rate), Total: durationOf(t.written-t.prefix, rate)})
+	if kept := t.written - t.w.lead; t.o.Progress != nil && t.lastProg != kept {
+		t.o.Progress(Progress{Done: durationOf(kept, rate), Total: durationOf(kept, rate)})
 	}
 	bitrate := t.enc.BitRate()
 	if samples > 0 && (bitrate == 0 || t.spec.bitrate == nil) {
 		bitrate = int64(float64(t.wr.end*8) * float64(rate) / float64(samples))
 	}
-	start := samplesOf(t.o.Start, rate)
 	return &Result{
 		Format:        t.o.Format,
 		Codec:         t.enc.CodecID().Name(),
@@ -679,8 +620,8 @@ func (t *transcoder) result() (*Result, error) {
 		Channels:      t.params.layout.Channels(),
 		ChannelLayout: t.params.layout.String(),
 		Bitrate:       bitrate,
-		Start:         durationOf(start, rate),
-		StartSample:   start,
+		Start:         durationOf(t.w.start, rate),
+		StartSample:   t.w.start,
 		Duration:      durationOf(samples, rate),
 		Samples:       samples,
 		Bytes:         t.wr.end,
