@@ -274,7 +274,6 @@ type peaker struct {
 	last      float64 // end of the last frame that held audio
 	decErrors int
 	cut       bool // the work bound stopped decoding early
-	eof       bool
 }
 
 func (w *peaker) close() {
@@ -350,16 +349,36 @@ func (w *peaker) run() error {
 				return err
 			}
 		}
-		for !w.eof && (!w.known || w.pos < b) {
-			if w.decoded > peaksMaxDecode.Seconds() {
-				w.cut = true
-				return nil
-			}
-			if err := w.decodeNext(); err != nil {
-				return err
-			}
+		if w.known && w.pos >= b {
+			continue
 		}
-		if w.eof {
+		stopped := false
+		_, err := w.in.packets(w.st.Index(), w.pkt, func(pkt *astiav.Packet) (bool, error) {
+			if w.decoded > peaksMaxDecode.Seconds() {
+				w.cut, stopped = true, true
+				return false, nil
+			}
+			if err := w.dec.SendPacket(pkt); err != nil && !errors.Is(err, astiav.ErrEagain) {
+				w.decErrors++
+				return true, nil
+			}
+			if err := w.receive(); err != nil {
+				return false, err
+			}
+			stopped = w.known && w.pos >= b
+			return !stopped, nil
+		})
+		switch {
+		case err != nil:
+			return err
+		case w.cut:
+			return nil
+		case !stopped:
+			// The input ended (or broke off: what came before stands).
+			// Drain the decoder.
+			if err := w.dec.SendPacket(nil); err == nil {
+				return w.receive()
+			}
 			return nil
 		}
 	}
@@ -379,37 +398,6 @@ func (w *peaker) seek(t float64) error {
 	flushDecoder(w.dec)
 	w.known = false
 	return nil
-}
-
-// decodeNext reads one packet of the track and places the frames it gives.
-func (w *peaker) decodeNext() error {
-	if err := w.ctx.Err(); err != nil {
-		return fmt.Errorf("%w: %w", ErrCanceled, err)
-	}
-	err := w.in.readFrame(w.pkt)
-	if err != nil {
-		if e := w.in.wrapErr("read packet", err, ErrInvalidInput); errors.Is(e, ErrCanceled) || w.in.rd.err != nil {
-			return e
-		}
-		// The end, or a damaged container: what came before stands.
-		w.eof = true
-		if err := w.dec.SendPacket(nil); err == nil {
-			return w.receive()
-		}
-		return nil
-	}
-	defer w.pkt.Unref()
-	if w.pkt.StreamIndex() != w.st.Index() {
-		return nil
-	}
-	if packetEncrypted(w.pkt) {
-		return fmt.Errorf("%w: %w", ErrUnsupportedInput, ErrEncrypted)
-	}
-	if err := w.dec.SendPacket(w.pkt); err != nil && !errors.Is(err, astiav.ErrEagain) {
-		w.decErrors++
-		return nil
-	}
-	return w.receive()
 }
 
 func (w *peaker) receive() error {
