@@ -1,7 +1,8 @@
 // Package fetch downloads a client-supplied URL with the limits a public
 // service needs: bounded size, time and redirects, http and https only, and no
 // connections to loopback, private, link-local or otherwise special addresses
-// unless the operator allows them.
+// unless the operator allows them. NewTransport gives other requests to
+// client-supplied URLs (webhooks) the same address guard.
 //
 // The address check runs on the socket's resolved IP at dial time (in
 // net.Dialer.Control), after DNS, for every connection including those of
@@ -105,24 +106,8 @@ func New(opts *Options) *Fetcher {
 		o.UserAgent = "audex"
 	}
 	f := &Fetcher{opts: o}
-	dialer := &net.Dialer{
-		Timeout:   o.IdleTimeout,
-		KeepAlive: 30 * time.Second,
-		Control:   f.control,
-	}
-	transport := &http.Transport{
-		Proxy:                  nil,
-		DialContext:            dialer.DialContext,
-		TLSClientConfig:        &tls.Config{MinVersion: tls.VersionTLS12},
-		TLSHandshakeTimeout:    o.IdleTimeout,
-		ResponseHeaderTimeout:  o.IdleTimeout,
-		MaxIdleConns:           16,
-		IdleConnTimeout:        30 * time.Second,
-		ForceAttemptHTTP2:      true,
-		MaxResponseHeaderBytes: 64 << 10,
-	}
 	f.client = &http.Client{
-		Transport: transport,
+		Transport: newTransport(o.IdleTimeout, f.control),
 		CheckRedirect: func(req *http.Request, via []*http.Request) error {
 			if len(via) > max(o.MaxRedirects, 0) {
 				return fmt.Errorf("%w: more than %d", ErrTooManyRedirects, max(o.MaxRedirects, 0))
@@ -131,6 +116,38 @@ func New(opts *Options) *Fetcher {
 		},
 	}
 	return f
+}
+
+// NewTransport returns a transport for requests to URLs that clients
+// supply (video_url, webhook_url), with the rules a Fetcher keeps: no proxy
+// from the environment (it would dial on the caller's behalf), and every
+// connection's address checked by Allowed(addr, allowPrivate) as it is
+// dialed, after DNS. timeout bounds the dial, the TLS handshake and the wait
+// for the response headers. It follows nothing itself: redirects are the
+// http.Client's business (CheckRedirect).
+func NewTransport(allowPrivate bool, timeout time.Duration) *http.Transport {
+	return newTransport(timeout, func(network, address string, c syscall.RawConn) error {
+		return control(network, address, func(a netip.Addr) bool { return Allowed(a, allowPrivate) })
+	})
+}
+
+func newTransport(timeout time.Duration, ctl func(network, address string, c syscall.RawConn) error) *http.Transport {
+	dialer := &net.Dialer{
+		Timeout:   timeout,
+		KeepAlive: 30 * time.Second,
+		Control:   ctl,
+	}
+	return &http.Transport{
+		Proxy:                  nil,
+		DialContext:            dialer.DialContext,
+		TLSClientConfig:        &tls.Config{MinVersion: tls.VersionTLS12},
+		TLSHandshakeTimeout:    timeout,
+		ResponseHeaderTimeout:  timeout,
+		MaxIdleConns:           16,
+		IdleConnTimeout:        30 * time.Second,
+		ForceAttemptHTTP2:      true,
+		MaxResponseHeaderBytes: 64 << 10,
+	}
 }
 
 // CloseIdleConnections closes kept-alive connections.
@@ -171,6 +188,16 @@ func checkURL(u *url.URL) error {
 
 // control runs after name resolution, on the address about to be dialed.
 func (f *Fetcher) control(network, address string, _ syscall.RawConn) error {
+	allowed := f.allowed
+	if allowed == nil {
+		allowed = func(a netip.Addr) bool { return Allowed(a, f.opts.AllowPrivate) }
+	}
+	return control(network, address, allowed)
+}
+
+// control is the dial-time check of every transport of this package: TCP
+// to an address allowed accepts.
+func control(network, address string, allowed func(netip.Addr) bool) error {
 	ap, err := netip.ParseAddrPort(address)
 	if err != nil {
 		return fmt.Errorf("%w: %s", ErrForbiddenAddress, address)
@@ -178,11 +205,7 @@ func (f *Fetcher) control(network, address string, _ syscall.RawConn) error {
 	if !strings.HasPrefix(network, "tcp") {
 		return fmt.Errorf("%w: network %s", ErrForbiddenAddress, network)
 	}
-	ok := Allowed(ap.Addr(), f.opts.AllowPrivate)
-	if f.allowed != nil {
-		ok = f.allowed(ap.Addr())
-	}
-	if !ok {
+	if !allowed(ap.Addr()) {
 		return fmt.Errorf("%w: %s", ErrForbiddenAddress, ap.Addr())
 	}
 	return nil

@@ -112,6 +112,32 @@ func TestFetchRefusesLoopbackByDefault(t *testing.T) {
 	assert.Zero(t, hits.Load(), "no request reached the server")
 }
 
+// TestNewTransport: the transport other requests to client URLs use keeps
+// the same dial-time guard.
+func TestNewTransport(t *testing.T) {
+	t.Parallel()
+	srv, hits := server(t, func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok")) })
+	port := srv.Listener.Addr().(*net.TCPAddr).Port
+	post := func(tr *http.Transport, u string) error {
+		c := &http.Client{Transport: tr}
+		defer c.CloseIdleConnections()
+		req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, u, strings.NewReader("{}"))
+		require.NoError(t, err)
+		resp, err := c.Do(req)
+		if err == nil {
+			resp.Body.Close()
+		}
+		return err
+	}
+	guarded := NewTransport(false, 5*time.Second)
+	for _, u := range []string{srv.URL, fmt.Sprintf("http://localhost:%d/", port)} {
+		assert.ErrorIs(t, post(guarded, u), ErrForbiddenAddress, u)
+	}
+	assert.Zero(t, hits.Load(), "no request reached the server")
+	require.NoError(t, post(NewTransport(true, 5*time.Second), srv.URL))
+	assert.Equal(t, int64(1), hits.Load())
+}
+
 func TestFetchChecksRedirectTargetsAtDial(t *testing.T) {
 	t.Parallel()
 	// The second server listens on another loopback address, which the
