@@ -74,6 +74,22 @@
 // the same retention plus grace, then are forgotten. Persistent jobs and
 // their results are kept until Delete.
 //
+// # Notifications
+//
+// A job submitted with Request.Notify (a target opaque to the manager, such
+// as a webhook URL) gets a notification when it turns final. The
+// notification is stored with the job in the same transaction that makes
+// the job final, so it survives crashes and restarts, and a Notifier given
+// to StartNotifier delivers it at least once: from goroutines of its own
+// (a slow receiver never holds a worker), retried with exponential backoff
+// and jitter for NotifierOptions.RetryFor (24 hours by default) unless the
+// Notifier rejects it for good (ErrNotificationRejected). Job.Notification
+// shows the last attempt and its outcome. Each attempt first claims the
+// notification in the store until a lease runs out, and only the claim's
+// holder records the outcome: on a store shared by many machines, one of
+// them makes each attempt. Receivers drop the copies at-least-once may bring
+// by NotificationStatus.ID, the same on every attempt.
+//
 // # Storage
 //
 // The data directory holds jobs.db, a bbolt database, and the inputs/,
@@ -89,7 +105,8 @@
 // swept.
 //
 // The store sits behind a narrow internal interface (enqueue, claim, update,
-// get, list, remove, ping) whose every call is one atomic durable step; it is the
+// get, list, remove, ping, and claimNotices and nextNotice for
+// notifications) whose every call is one atomic durable step; it is the
 // seam for running many machines on one queue: a backend on an existing
 // distributed engine (for example a PostgreSQL table used as a queue with
 // leases, and results on shared storage) can replace the embedded one

@@ -41,6 +41,10 @@ var (
 	// ErrFetch: a Fetcher's failure to get the input; any Fetcher error
 	// without a more specific code is reported as fetch_failed.
 	ErrFetch = errors.New("jobs: fetch failed")
+	// ErrNotificationRejected: a Notifier returns an error wrapping this
+	// when a notification must not be tried again (its receiver said so,
+	// or its target may never be reached); it ends rejected.
+	ErrNotificationRejected = errors.New("jobs: notification rejected")
 )
 
 // Error is a failed job's error: a stable machine code (see [ErrorCode]) and

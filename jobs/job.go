@@ -27,6 +27,11 @@ type Request struct {
 	// Name is the input's original file name, kept for information only:
 	// it never becomes part of a path.
 	Name string `json:"name,omitempty"`
+	// Notify is where to send word of the job's end, opaque to the
+	// manager (the HTTP service keeps its webhook there). When set, the
+	// job gets a notification when it turns final, which a Notifier
+	// delivers (see Manager.StartNotifier). At most 16 KiB.
+	Notify string `json:"notify,omitempty"`
 	// MoveInput makes SubmitFile take the file itself instead of leaving it
 	// with the caller: it is moved into the data directory (renamed, or
 	// copied and then removed when on another file system) and is gone
@@ -71,6 +76,9 @@ type Job struct {
 	// Result is set on succeeded jobs (and kept, without a file, on expired
 	// ones).
 	Result *Output `json:"result,omitempty"`
+	// Notification is the state of the job's notification: set once a job
+	// with Request.Notify is final, nil before and for jobs without one.
+	Notification *NotificationStatus `json:"notification,omitempty"`
 }
 
 // Output describes a job's result file.

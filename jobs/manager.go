@@ -50,11 +50,12 @@ type Manager struct {
 	reserved      int
 	reservedBytes int64
 
-	mu      sync.Mutex
-	runs    map[string]*run
-	changed chan struct{} // closed and replaced whenever a job changes state
-	closing bool          // Shutdown or Close was called
-	stopped sync.Once
+	mu        sync.Mutex
+	runs      map[string]*run
+	changed   chan struct{} // closed and replaced whenever a job changes state
+	closing   bool          // Shutdown or Close was called
+	notifying bool          // StartNotifier was called
+	stopped   sync.Once
 
 	life      sync.RWMutex // store use (read) against closing it (write)
 	closed    bool         // the store is closed; guarded by life
@@ -186,7 +187,12 @@ func (m *Manager) notify() {
 	m.mu.Unlock()
 }
 
-func (m *Manager) changes() <-chan struct{} {
+// Changed returns a channel that is closed at the next change of any job's
+// state: a submission, start, end, cancel, deletion or re-queue (not at
+// progress, which callers that show it poll). Take the channel before
+// reading a job (Get), so that no change in between is missed. The channel
+// is also closed when the manager closes.
+func (m *Manager) Changed() <-chan struct{} {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return m.changed
@@ -207,6 +213,8 @@ func (m *Manager) validate(req *Request, isURL bool) error {
 		return fmt.Errorf("%w: negative retention", ErrInvalidRequest)
 	case len(req.Name) > maxLabel || len(req.Owner) > maxLabel || len(req.URL) > 8*maxLabel:
 		return fmt.Errorf("%w: name, owner or URL too long", ErrInvalidRequest)
+	case len(req.Notify) > maxNotifyLen:
+		return fmt.Errorf("%w: notification target over %d bytes", ErrInvalidRequest, maxNotifyLen)
 	}
 	f := extract.MP3
 	if req.Options.Format != "" {
@@ -410,6 +418,8 @@ func (m *Manager) view(r *record, now time.Time) Job {
 		Request:    r.Request,
 		InputBytes: r.InputBytes,
 		Error:      r.Error,
+
+		Notification: r.Notice.status(),
 	}
 	switch j.State {
 	case StateQueued:
@@ -490,7 +500,7 @@ func (m *Manager) cancel(id string, now time.Time) (*record, error) {
 // it is done with it: its input and temporary files are gone.
 func (m *Manager) Wait(ctx context.Context, id string) (Job, error) {
 	for {
-		ch := m.changes()
+		ch := m.Changed()
 		j, err := m.Get(id)
 		if err != nil {
 			return j, err

@@ -26,7 +26,10 @@ var errTransition = errors.New("jobs: invalid state transition")
 //	           failed worker_crashed (crashed at maxCrashes)
 //	succeeded -> expired (expire), only for non-persistent jobs after ExpiresAt
 //
-// Final records are removed (forget) ExpiredGrace after ExpiresAt.
+// Final records are removed (forget) ExpiredGrace after ExpiresAt. A job
+// with Request.Notify gets its notice when it turns final (setFinished);
+// the notice is pending, claimed and settled (delivered, rejected or
+// failed) on its own, whatever the job does next (see notice).
 type record struct {
 	ID         string    `json:"id"`
 	Seq        uint64    `json:"seq"` // submission order; the queue order
@@ -44,6 +47,9 @@ type record struct {
 	HaveInput bool    `json:"have_input"`
 	Error     *Error  `json:"error,omitempty"`
 	Result    *Output `json:"result,omitempty"`
+	// Notice is the job's notification (Request.Notify), from the moment
+	// the job is final; records from before notifications have none.
+	Notice *notice `json:"notice,omitempty"`
 
 	// position is the 1-based queue position the store computed on read.
 	position int
@@ -135,10 +141,15 @@ func (r *record) expire(now time.Time) error {
 	return nil
 }
 
+// setFinished is every way into a final state (expire aside, which starts
+// from one): it schedules the job's notification, once.
 func (r *record) setFinished(now time.Time, retention time.Duration) {
 	r.FinishedAt = now
 	if !r.Request.Persistent {
 		r.ExpiresAt = now.Add(retention)
+	}
+	if r.Request.Notify != "" && r.Notice == nil {
+		r.Notice = newNotice(now)
 	}
 }
 

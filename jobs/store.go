@@ -15,16 +15,19 @@ import (
 	berrors "go.etcd.io/bbolt/errors"
 )
 
-// store keeps job records and the queue. It is the seam for scaling out:
-// the Manager touches durable state only through these methods, each of
-// which is one atomic, durable step (a transaction that is committed, and
-// fsynced, before it returns). The embedded implementation is boltStore. A
-// backend shared by many machines (for example a PostgreSQL table used as a
-// queue with SELECT ... FOR UPDATE SKIP LOCKED, plus inputs and results on
-// shared storage) can implement the same methods without any change to the
-// Manager's public API; it would add leases with heartbeats to claim so that
-// a dead machine's jobs are rescued, the job of recover in a single-owner
-// store.
+// store keeps job records, the queue and the pending notifications. It is
+// the seam for scaling out: the Manager touches durable state only through
+// these methods, each of which is one atomic, durable step (a transaction
+// that is committed, and fsynced, before it returns). The embedded
+// implementation is boltStore. A backend shared by many machines (for
+// example a PostgreSQL table used as a queue with SELECT ... FOR UPDATE SKIP
+// LOCKED, plus inputs and results on shared storage) can implement the same
+// methods without any change to the Manager's public API; it would add
+// leases with heartbeats to claim so that a dead machine's jobs are
+// rescued, the job of recover in a single-owner store. Notifications are
+// leased already: claimNotices gives each due one to a single caller until
+// its claim runs out (one UPDATE ... WHERE eligible <= now ... SKIP LOCKED
+// RETURNING in SQL), and only that claim's holder may settle it.
 type store interface {
 	// enqueue adds a new queued record, assigning its Seq and position,
 	// unless maxQueued records are already queued (ErrQueueFull).
@@ -46,13 +49,23 @@ type store interface {
 	remove(id string) error
 	// ping makes a durable write that no record shows: a health probe.
 	ping() error
+	// claimNotices claims up to max pending notifications that are
+	// eligible at now (due, and not under a claim that has not run out),
+	// oldest first, each until now+lease (record.claimNotice), and returns
+	// their records. update keeps the notifications in step with the
+	// records as it does the queue.
+	claimNotices(now time.Time, max int, lease time.Duration) ([]*record, error)
+	// nextNotice returns when the next pending notification becomes
+	// eligible; zero when none is pending.
+	nextNotice() (time.Time, error)
 	close() error
 }
 
 var (
-	bucketJobs   = []byte("jobs")   // id -> JSON record
-	bucketQueue  = []byte("queue")  // big-endian Seq -> id, queued records only
-	bucketHealth = []byte("health") // "ping" -> time of the last probe
+	bucketJobs    = []byte("jobs")    // id -> JSON record
+	bucketQueue   = []byte("queue")   // big-endian Seq -> id, queued records only
+	bucketHealth  = []byte("health")  // "ping" -> time of the last probe
+	bucketNotices = []byte("notices") // noticeKey -> nothing, pending notifications only
 )
 
 // boltStore is the embedded store: one bbolt file in the data directory.
@@ -69,7 +82,7 @@ func openBolt(path string) (*boltStore, error) {
 		return nil, fmt.Errorf("jobs: open store %s: %w", path, err)
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketJobs, bucketQueue, bucketHealth} {
+		for _, b := range [][]byte{bucketJobs, bucketQueue, bucketHealth, bucketNotices} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
@@ -84,6 +97,40 @@ func openBolt(path string) (*boltStore, error) {
 }
 
 func seqKey(seq uint64) []byte { return binary.BigEndian.AppendUint64(nil, seq) }
+
+// noticeKey orders pending notifications by when they become eligible:
+// big-endian unix nanoseconds, then the job id. nil for a record without a
+// pending notification.
+func noticeKey(r *record) []byte {
+	t := r.Notice.eligible()
+	if t.IsZero() {
+		return nil
+	}
+	return append(binary.BigEndian.AppendUint64(nil, uint64(max(t.UnixNano(), 0))), r.ID...)
+}
+
+func noticeKeyTime(k []byte) time.Time {
+	return time.Unix(0, int64(binary.BigEndian.Uint64(k[:8])))
+}
+
+// reindexNotice moves a record's entry in the notices bucket from the key it
+// had (old) to the one it has now.
+func reindexNotice(tx *bolt.Tx, old []byte, r *record) error {
+	b := tx.Bucket(bucketNotices)
+	k := noticeKey(r)
+	if bytes.Equal(old, k) {
+		return nil
+	}
+	if old != nil {
+		if err := b.Delete(old); err != nil {
+			return err
+		}
+	}
+	if k == nil {
+		return nil
+	}
+	return b.Put(k, nil)
+}
 
 func getRecord(tx *bolt.Tx, id string) (*record, error) {
 	data := tx.Bucket(bucketJobs).Get([]byte(id))
@@ -180,7 +227,7 @@ func (s *boltStore) update(id string, fn func(*record) error) (*record, error) {
 		if err != nil {
 			return err
 		}
-		was := rec.State
+		was, notice := rec.State, noticeKey(rec)
 		if err := fn(rec); err != nil {
 			return err
 		}
@@ -195,6 +242,9 @@ func (s *boltStore) update(id string, fn func(*record) error) (*record, error) {
 			err = q.Put(seqKey(rec.Seq), []byte(id))
 		}
 		if err != nil {
+			return err
+		}
+		if err := reindexNotice(tx, notice, rec); err != nil {
 			return err
 		}
 		if err := putRecord(tx, rec); err != nil {
@@ -277,8 +327,69 @@ func (s *boltStore) remove(id string) error {
 		if err := tx.Bucket(bucketQueue).Delete(seqKey(r.Seq)); err != nil {
 			return err
 		}
+		if err := reindexNotice(tx, noticeKey(r), &record{ID: id}); err != nil {
+			return err
+		}
 		return tx.Bucket(bucketJobs).Delete([]byte(id))
 	})
+}
+
+func (s *boltStore) claimNotices(now time.Time, max int, lease time.Duration) ([]*record, error) {
+	var rs []*record
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		// Collect first: a bucket must not change under its cursor.
+		var keys [][]byte
+		c := tx.Bucket(bucketNotices).Cursor()
+		for k, _ := c.First(); k != nil && len(keys) < max && !noticeKeyTime(k).After(now); k, _ = c.Next() {
+			keys = append(keys, bytes.Clone(k))
+		}
+		for _, k := range keys {
+			rec, err := getRecord(tx, string(k[8:]))
+			if errors.Is(err, ErrNotFound) {
+				if err := tx.Bucket(bucketNotices).Delete(k); err != nil {
+					return err
+				}
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			old := noticeKey(rec)
+			if err := rec.claimNotice(now, lease); err != nil {
+				// An entry out of step with its record: put it right.
+				if err := tx.Bucket(bucketNotices).Delete(k); err != nil {
+					return err
+				}
+				if err := reindexNotice(tx, nil, rec); err != nil {
+					return err
+				}
+				continue
+			}
+			if err := reindexNotice(tx, old, rec); err != nil {
+				return err
+			}
+			if err := putRecord(tx, rec); err != nil {
+				return err
+			}
+			rs = append(rs, rec)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return rs, nil
+}
+
+func (s *boltStore) nextNotice() (time.Time, error) {
+	var t time.Time
+	err := s.db.View(func(tx *bolt.Tx) error {
+		if k, _ := tx.Bucket(bucketNotices).Cursor().First(); k != nil {
+			t = noticeKeyTime(k)
+		}
+		return nil
+	})
+	return t, err
 }
 
 func (s *boltStore) close() error { return s.db.Close() }
@@ -321,6 +432,11 @@ func (w *watchedStore) update(id string, fn func(*record) error) (*record, error
 func (w *watchedStore) remove(id string) error { return w.saw(w.store.remove(id)) }
 
 func (w *watchedStore) ping() error { return w.saw(w.store.ping()) }
+
+func (w *watchedStore) claimNotices(now time.Time, max int, lease time.Duration) ([]*record, error) {
+	rs, err := w.store.claimNotices(now, max, lease)
+	return rs, w.saw(err)
+}
 
 // writable reports whether the store takes writes: nil while no write has
 // failed since the last that succeeded, else the result of a probe.

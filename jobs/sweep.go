@@ -28,6 +28,20 @@ func (m *Manager) recoverJobs() error {
 		m.log.Warn("recovered a job interrupted by a crash", "job", r.ID, "state", rec.State, "attempts", rec.Attempts)
 		rs[i] = rec
 	}
+	// One process owns the store: a claim on a notification is a claim of
+	// the process that died. Release it rather than wait for it to run out.
+	// (A store shared by many processes would leave claims to run out.)
+	for i, r := range rs {
+		if r.Notice == nil || r.Notice.State != NotificationPending || r.Notice.Claim == "" {
+			continue
+		}
+		rec, err := m.store.update(r.ID, func(rec *record) error { return rec.releaseNotice("") })
+		if err != nil {
+			return storeErr(err)
+		}
+		m.log.Warn("recovered a notification attempt interrupted by a crash", "job", r.ID, "notification", r.Notice.ID)
+		rs[i] = rec
+	}
 	queued := map[string]bool{}
 	results := map[string]string{} // id -> result file name
 	for _, r := range rs {
