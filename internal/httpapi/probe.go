@@ -7,7 +7,6 @@ import (
 
 	"github.com/audex/audex/extract"
 	"github.com/audex/audex/internal/timefmt"
-	"github.com/audex/audex/jobs"
 )
 
 // routeProbe answers what a video holds (container, length, audio tracks)
@@ -27,14 +26,22 @@ type probeBody struct {
 	Streams           int         `json:"streams"`
 	AudioTracks       []trackInfo `json:"audio_tracks"`
 	BestTrack         int         `json:"best_track"`
+	Peaks             *peaksBody  `json:"peaks,omitempty"`
 }
 
 // handleProbe reads the upload like a file submission (same limits, and
 // counted against the owner's submit rate, since it costs as much), probes it
-// and forgets it.
+// and forgets it. With the peaks field it also answers the waveform of a
+// track (track or language, else the best one), over peaks_from to
+// peaks_to, when the file has audio.
 func (s *Server) handleProbe(w http.ResponseWriter, r *http.Request, owner string) {
 	f, err := s.readVideoUpload(w, r, owner, false)
 	defer f.cleanup()
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	pp, err := parsePeaksParams(f.values, 0, true)
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -43,18 +50,15 @@ func (s *Server) handleProbe(w http.ResponseWriter, r *http.Request, owner strin
 	defer cancel()
 	in, err := extract.ProbeFile(ctx, f.video, nil)
 	if err != nil {
-		info(r).err = err
-		switch code := jobs.ErrorCode(err); {
-		case r.Context().Err() != nil:
-			// The client left: nobody to answer.
-		case ctx.Err() != nil:
-			writeError(w, http.StatusBadRequest, jobs.CodeTimeout, "probing the video took too long")
-		case code == jobs.CodeInternal:
-			s.fail(w, r, err)
-		default:
-			writeError(w, http.StatusBadRequest, code, err.Error())
-		}
+		s.mediaFailure(ctx, w, r, "probing the video", err)
 		return
+	}
+	var wave *extract.Waveform
+	if pp.n > 0 && len(in.AudioTracks) > 0 {
+		if wave, err = extract.PeaksFile(ctx, f.video, pp.n, pp.options()); err != nil {
+			s.mediaFailure(ctx, w, r, "drawing the waveform", err)
+			return
+		}
 	}
 	b := probeBody{
 		Container: in.Container, ContainerLongName: in.ContainerLongName, Duration: timefmt.SecondsFloat(in.Duration),
@@ -66,6 +70,9 @@ func (s *Server) handleProbe(w http.ResponseWriter, r *http.Request, owner strin
 			Channels: t.Channels, ChannelLayout: t.ChannelLayout, Bitrate: t.Bitrate,
 			Language: t.Language, Start: timefmt.SecondsFloat(t.Start), Duration: timefmt.SecondsFloat(t.Duration),
 		})
+	}
+	if wave != nil {
+		b.Peaks = newPeaksBody(wave)
 	}
 	writeJSON(w, http.StatusOK, b)
 }

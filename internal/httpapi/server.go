@@ -150,6 +150,7 @@ func (s *Server) routes() {
 		w.Write(openAPIDoc)
 	})
 	handle(routeProbe, s.authed(s.handleProbe))
+	handle(routePeaks, s.authed(s.handlePeaks))
 	pg := playground.Handler()
 	handle(routePlayground, pg.ServeHTTP)
 	handle(routeAssets, pg.ServeHTTP)
