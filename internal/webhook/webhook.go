@@ -198,7 +198,9 @@ func NewSender(opts *Options) *Sender {
 		o.Now = time.Now
 	}
 	tr := fetch.NewTransport(o.AllowPrivate, o.Timeout)
-	tr.MaxIdleConnsPerHost = 4
+	// Messages are few and far between: a connection per message, and no
+	// idle connections (nor their goroutines) left behind.
+	tr.DisableKeepAlives = true
 	return &Sender{opts: o, client: &http.Client{
 		Transport: tr,
 		Timeout:   o.Timeout,
@@ -244,7 +246,8 @@ func (s *Sender) Send(ctx context.Context, m Message) error {
 		return fmt.Errorf("webhook: post: %w", unwrapURLError(err))
 	}
 	defer resp.Body.Close()
-	// Read a little of the answer, so a short one can keep the connection.
+	// Read a little of the answer (a receiver may want to finish writing
+	// it), never more than the cap.
 	io.Copy(io.Discard, io.LimitReader(resp.Body, s.opts.MaxResponseBytes))
 	switch {
 	case resp.StatusCode >= 200 && resp.StatusCode < 300:
