@@ -56,9 +56,22 @@ type Config struct {
 	UploadIdleTimeout time.Duration
 	// MaxFetchBytes bounds a video_url download. Defaults to MaxUploadBytes.
 	MaxFetchBytes int64
-	// AllowPrivateFetch lets video_url reach loopback, private and
-	// link-local addresses. For tests and closed networks only.
+	// AllowPrivateFetch lets video_url and webhook_url reach loopback,
+	// private and link-local addresses. For tests and closed networks only.
 	AllowPrivateFetch bool
+	// Webhooks configures the delivery of webhooks (see
+	// jobs.NotifierOptions: concurrency, per-attempt timeout, backoff and
+	// how long attempts go on). nil means its defaults.
+	Webhooks *jobs.NotifierOptions
+
+	// MaxStreams bounds the live status streams (Accept:
+	// text/event-stream) open at once, MaxStreamsPerOwner those of one
+	// owner; one more gets 429. Default 1000 and 20.
+	MaxStreams         int
+	MaxStreamsPerOwner int
+	// StreamHeartbeat is how often an idle stream gets a comment line, so
+	// that proxies and clients see it alive. Defaults to 15 s.
+	StreamHeartbeat time.Duration
 
 	// PublicURL is the scheme and host (and optional path prefix) result
 	// links start with, e.g. "https://audex.example.com". Empty means the
@@ -89,13 +102,16 @@ type Config struct {
 
 // Defaults.
 const (
-	DefaultAddr              = ":8080"
-	DefaultMaxUploadBytes    = 2 << 30
-	DefaultUploadIdleTimeout = 30 * time.Second
-	DefaultRetryAfter        = 5 * time.Second
-	DefaultReadHeaderTimeout = 10 * time.Second
-	DefaultIdleTimeout       = 60 * time.Second
-	DefaultDrainTimeout      = 30 * time.Second
+	DefaultAddr               = ":8080"
+	DefaultMaxUploadBytes     = 2 << 30
+	DefaultUploadIdleTimeout  = 30 * time.Second
+	DefaultRetryAfter         = 5 * time.Second
+	DefaultReadHeaderTimeout  = 10 * time.Second
+	DefaultIdleTimeout        = 60 * time.Second
+	DefaultDrainTimeout       = 30 * time.Second
+	DefaultMaxStreams         = 1000
+	DefaultMaxStreamsPerOwner = 20
+	DefaultStreamHeartbeat    = 15 * time.Second
 )
 
 // ErrNoCredentials: the configuration has neither credentials nor
@@ -136,6 +152,15 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.DrainTimeout <= 0 {
 		c.DrainTimeout = DefaultDrainTimeout
+	}
+	if c.MaxStreams <= 0 {
+		c.MaxStreams = DefaultMaxStreams
+	}
+	if c.MaxStreamsPerOwner <= 0 {
+		c.MaxStreamsPerOwner = DefaultMaxStreamsPerOwner
+	}
+	if c.StreamHeartbeat <= 0 {
+		c.StreamHeartbeat = DefaultStreamHeartbeat
 	}
 	if c.Now == nil {
 		c.Now = time.Now

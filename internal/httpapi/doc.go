@@ -10,12 +10,29 @@
 //	GET    /job/extract/video/audio/status/{id}    {"job_id", "status": "pending"|"successful"|"failed", "url", "message"}
 //
 // and audex's additive extensions: the fields track, language, sample_rate,
-// channels, bitrate and copy; times as HH:MM:SS.mmm; status fields progress,
-// stage, queue_position, expires_at, code and metadata; DELETE
-// /job/extract/video/audio/{id}; signed, expiring result links
-// (/results/{id}/{name}?exp=…&sig=…) with ETag, HEAD and Range; /healthz,
-// /readyz, /metrics (Prometheus) and /openapi.json (the OpenAPI 3.1
-// document of all of it, embedded from openapi.json).
+// channels, bitrate, copy and webhook_url; times as HH:MM:SS.mmm; status
+// fields progress, stage, queue_position, expires_at, code, metadata and
+// webhook; the status as a stream of server-sent events (Accept:
+// text/event-stream); DELETE /job/extract/video/audio/{id}; signed,
+// expiring result links (/results/{id}/{name}?exp=…&sig=…) with ETag, HEAD
+// and Range; GET /webhooks/secret; /healthz, /readyz, /metrics
+// (Prometheus) and /openapi.json (the OpenAPI 3.1 document of all of it,
+// webhook included, embedded from openapi.json).
+//
+// # Webhooks and live status
+//
+// A job submitted with webhook_url gets its final status (the status
+// answer's JSON) POSTed there once it is successful, failed, canceled or
+// expired, signed with HMAC-SHA256 under its owner's webhook secret (see
+// package webhook for the Audex-Signature header, and GET /webhooks/secret
+// for the secret, which is derived from the signing key and the owner's
+// name). Delivery is the job manager's notifications (jobs.Manager.StartNotifier,
+// started by New): stored with the job, at least once, retried with backoff
+// for 24 hours, stopped by 410 Gone, on goroutines of their own with short
+// timeouts, through the same address guard as video_url. A status request
+// that accepts text/event-stream gets the job's changes as server-sent
+// events until its final status, bounded by MaxStreams and
+// MaxStreamsPerOwner, with heartbeats, and ended on drain (see stream.go).
 //
 // Requests authenticate with the apy-token header or HTTP Basic against
 // configured credentials (see [ParseCredentials]); every failure is the same

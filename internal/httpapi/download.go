@@ -11,14 +11,17 @@ import (
 // resultPath is the path a result link points at and signs.
 func resultPath(id, name string) string { return resultsPrefix + id + "/" + name }
 
-// resultURL returns the signed link to a succeeded job's result, valid
-// until the job's result expires (forever for persistent jobs).
-func (s *Server) resultURL(r *http.Request, j jobs.Job) string {
+// resultURL returns the signed link to a succeeded job's result under base
+// (see baseURL), valid until the job's result expires (forever for
+// persistent jobs).
+func (s *Server) resultURL(base string, j jobs.Job) string {
 	_, ascii := downloadNames(j.Request.Name, j.Result.Format)
 	p := resultPath(j.ID, ascii)
-	return s.baseURL(r) + p + "?" + s.signer.sign(p, j.ExpiresAt).Encode()
+	return base + p + "?" + s.signer.sign(p, j.ExpiresAt).Encode()
 }
 
+// baseURL is what links in answers to r start with: PublicURL, else r's
+// own scheme and host.
 func (s *Server) baseURL(r *http.Request) string {
 	if s.cfg.PublicURL != "" {
 		return s.cfg.PublicURL

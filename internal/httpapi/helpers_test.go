@@ -45,7 +45,7 @@ func TestMain(m *testing.M) {
 	}
 	openapi3filter.RegisterBodyDecoder("application/octet-stream", openapi3filter.FileBodyDecoder)
 	// The playground page and its assets.
-	for _, ct := range []string{"text/html", "text/css", "text/javascript"} {
+	for _, ct := range []string{"text/html", "text/css", "text/javascript", "text/event-stream"} {
 		openapi3filter.RegisterBodyDecoder(ct, openapi3filter.FileBodyDecoder)
 	}
 	goleak.VerifyTestMain(m)

@@ -20,6 +20,8 @@ type metrics struct {
 	submitted   prometheus.Counter
 	uploadBytes prometheus.Counter
 	resultBytes prometheus.Counter
+	webhooks    *prometheus.CounterVec
+	streams     prometheus.Gauge
 }
 
 func newMetrics(m *jobs.Manager, since time.Time) *metrics {
@@ -41,8 +43,14 @@ func newMetrics(m *jobs.Manager, since time.Time) *metrics {
 		resultBytes: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "audex_result_bytes_served_total", Help: "Bytes of results sent to clients.",
 		}),
+		webhooks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "audex_webhook_attempts_total", Help: "Webhook delivery attempts, by outcome (delivered, failed: retried, rejected: not retried).",
+		}, []string{"outcome"}),
+		streams: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "audex_status_streams", Help: "Live status streams (server-sent events) open.",
+		}),
 	}
-	x.reg.MustRegister(x.requests, x.latency, x.submitted, x.uploadBytes, x.resultBytes,
+	x.reg.MustRegister(x.requests, x.latency, x.submitted, x.uploadBytes, x.resultBytes, x.webhooks, x.streams,
 		newJobsCollector(m, since),
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/audex/audex/extract"
+	"github.com/audex/audex/internal/fetch"
 	"github.com/audex/audex/internal/timefmt"
 )
 
@@ -32,6 +33,7 @@ const (
 	fieldChannels   = "channels"
 	fieldBitrate    = "bitrate"
 	fieldCopy       = "copy"
+	fieldWebhookURL = "webhook_url"
 )
 
 // paramFields are the option fields ParseJobParams reads, in the order errors
@@ -39,6 +41,7 @@ const (
 var paramFields = []string{
 	fieldStart, fieldDuration, fieldFormat, fieldFullAudio, fieldPersistent,
 	fieldTrack, fieldLanguage, fieldSampleRate, fieldChannels, fieldBitrate, fieldCopy,
+	fieldWebhookURL,
 }
 
 // Bounds of the submit parameters.
@@ -81,6 +84,11 @@ type JobParams struct {
 	Channels   int
 	Bitrate    int
 	Copy       extract.CopyMode
+	// WebhookURL is webhook_url: where to POST the job's final status.
+	// ParseJobParams checks its form (an absolute http or https URL of at
+	// most 4096 bytes); whether its address may be reached is the server's
+	// AllowPrivateFetch, checked at submission and again when connecting.
+	WebhookURL string
 }
 
 // FieldError is one rejected parameter.
@@ -231,6 +239,25 @@ func ParseJobParams(v url.Values) (JobParams, error) {
 			p.Copy = m
 		}
 	}
+	// A URL is longer than the other fields: its own bound.
+	if vals, ok := v[fieldWebhookURL]; ok {
+		s := ""
+		if len(vals) == 1 {
+			s = strings.TrimSpace(vals[0])
+		}
+		switch {
+		case len(vals) != 1:
+			perr.add(fieldWebhookURL, "given %d times", len(vals))
+		case s == "":
+			perr.add(fieldWebhookURL, "empty value")
+		default:
+			if err := fetch.Check(s, true); err != nil {
+				perr.add(fieldWebhookURL, "%v", err)
+			} else {
+				p.WebhookURL = s
+			}
+		}
+	}
 	if len(perr.Fields) > 0 {
 		return JobParams{}, perr
 	}
@@ -264,6 +291,9 @@ func (p JobParams) Encode() url.Values {
 		v.Set(fieldLanguage, p.Language)
 	}
 	v.Set(fieldCopy, p.Copy.String())
+	if p.WebhookURL != "" {
+		v.Set(fieldWebhookURL, p.WebhookURL)
+	}
 	return v
 }
 

@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/audex/audex/extract"
+	"github.com/audex/audex/internal/fetch"
 )
 
 func TestParseTime(t *testing.T) {
@@ -59,13 +60,17 @@ func TestParseJobParamsAll(t *testing.T) {
 		"start_time": {"00:01:05.5"}, "duration": {" 3.25 "}, "output_format": {"FLAC"},
 		"persistent": {"1"}, "track": {"2"}, "language": {"ENG"}, "sample_rate": {"44100"},
 		"channels": {"1"}, "bitrate": {"192k"}, "copy": {"never"},
+		"webhook_url": {" https://hooks.example.com/audex?key=" + strings.Repeat("k", 100) + " "},
 	})
 	require.NoError(t, err)
 	assert.Equal(t, JobParams{
 		Start: 65500 * time.Millisecond, Duration: 3250 * time.Millisecond, Format: extract.FLAC,
 		Persistent: true, Track: 2, Language: "eng", SampleRate: 44100, Channels: 1, Bitrate: 192000,
-		Copy: extract.CopyNever,
+		Copy: extract.CopyNever, WebhookURL: "https://hooks.example.com/audex?key=" + strings.Repeat("k", 100),
 	}, p)
+	again, err := ParseJobParams(p.Encode())
+	require.NoError(t, err)
+	assert.Equal(t, p, again)
 	assert.Equal(t, extract.Options{
 		Format: extract.FLAC, Start: 65500 * time.Millisecond, Duration: 3250 * time.Millisecond,
 		Track: 2, Language: "eng", SampleRate: 44100, Channels: 1, Bitrate: 192000, Copy: extract.CopyNever,
@@ -99,6 +104,8 @@ func TestParseJobParamsErrors(t *testing.T) {
 		{"track", "0"}, {"track", "x"}, {"language", "english"}, {"language", "e1"},
 		{"copy", "maybe"}, {"full_audio", "perhaps"}, {"persistent", "2"},
 		{"start_time", strings.Repeat("1", 65)},
+		{"webhook_url", ""}, {"webhook_url", "ftp://example.com/"}, {"webhook_url", "/hook"},
+		{"webhook_url", "http://user:pw@example.com/"}, {"webhook_url", "https://x.example/" + strings.Repeat("a", 4096)},
 	}
 	for _, c := range cases {
 		_, err := ParseJobParams(url.Values{c.field: {c.value}})
@@ -161,6 +168,9 @@ func checkParams(t *testing.T, p JobParams) {
 	require.True(t, p.Bitrate == 0 || (p.Bitrate >= minBitrate && p.Bitrate <= maxBitrate), p.Bitrate)
 	require.True(t, p.Track >= 0 && p.Track <= maxTrack)
 	require.Contains(t, []extract.CopyMode{extract.CopyAuto, extract.CopyNever, extract.CopyAlways}, p.Copy)
+	if p.WebhookURL != "" {
+		require.NoError(t, fetch.Check(p.WebhookURL, true))
+	}
 	again, err := ParseJobParams(p.Encode())
 	require.NoError(t, err)
 	require.Equal(t, p, again, "Parse(Encode(p)) == p")
@@ -204,6 +214,8 @@ func FuzzParseJobParams(f *testing.F) {
 	f.Add("duration=0&output_format=../../x", false)
 	f.Add(`{"start_time":1.5,"duration":"2","full_audio":false,"output_format":"ogg"}`, true)
 	f.Add(`{"start_time":-1,"sample_rate":1e9}`, true)
+	f.Add("webhook_url=https://hooks.example.com/audex?k=1", false)
+	f.Add(`{"webhook_url":"ftp://x","duration":1}`, true)
 	f.Fuzz(func(t *testing.T, data string, asJSON bool) {
 		var v url.Values
 		var err error

@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -64,7 +65,10 @@ type Server struct {
 	mux       *http.ServeMux
 	metrics   *metrics
 	limiter   *rateLimiter
+	streams   *streamLimiter
 	draining  atomic.Bool
+	drain     chan struct{} // closed by SetDraining: live streams end
+	drainOnce sync.Once
 }
 
 // New returns the service for m. The caller keeps m: it must outlive the
@@ -72,7 +76,9 @@ type Server struct {
 // cfg.DataDir must be m's data directory (else ErrDataDirMismatch, before
 // anything is written), so the uploads and the signing key sit in a
 // directory jobs.New has checked is its own. Leftover uploads of an earlier
-// process in DataDir/uploads are removed.
+// process in DataDir/uploads are removed. New starts the delivery of m's
+// webhooks (m.StartNotifier), which stops with m; a manager serves one
+// Server.
 func New(cfg Config, m *jobs.Manager) (*Server, error) {
 	cfg, err := cfg.withDefaults()
 	if err != nil {
@@ -107,6 +113,8 @@ func New(cfg Config, m *jobs.Manager) (*Server, error) {
 		log:       cfg.Logger,
 		// Rates are real time, whatever clock expiry runs on.
 		limiter: newRateLimiter(cfg.SubmitRate, cfg.SubmitBurst, time.Now),
+		streams: newStreamLimiter(cfg.MaxStreams, cfg.MaxStreamsPerOwner),
+		drain:   make(chan struct{}),
 	}
 	if err := os.MkdirAll(s.uploadDir, 0o700); err != nil {
 		return nil, fmt.Errorf("httpapi: uploads dir: %w", err)
@@ -119,6 +127,9 @@ func New(cfg Config, m *jobs.Manager) (*Server, error) {
 	}
 	s.metrics = newMetrics(m, cfg.Now())
 	s.routes()
+	if err := s.startWebhooks(); err != nil {
+		return nil, err
+	}
 	return s, nil
 }
 
@@ -150,6 +161,7 @@ func (s *Server) routes() {
 		w.Write(openAPIDoc)
 	})
 	handle(routeProbe, s.authed(s.handleProbe))
+	handle(routeWebhookSecret, s.authed(s.handleWebhookSecret))
 	handle(routePeaks, s.authed(s.handlePeaks))
 	pg := playground.Handler()
 	handle(routePlayground, pg.ServeHTTP)
@@ -194,9 +206,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.log.LogAttrs(r.Context(), level, "request", attrs...)
 }
 
-// SetDraining makes /readyz fail and submissions answer 503, ahead of a
-// shutdown. Run and Serve call it when their context ends.
-func (s *Server) SetDraining() { s.draining.Store(true) }
+// SetDraining makes /readyz fail and submissions answer 503, and ends the
+// live status streams, ahead of a shutdown (http.Server.Shutdown waits for
+// open requests, and a stream would hold it to its drain timeout). Run and
+// Serve call it when their context ends.
+func (s *Server) SetDraining() {
+	s.draining.Store(true)
+	s.drainOnce.Do(func() { close(s.drain) })
+}
 
 type reqInfoKey struct{}
 

@@ -37,6 +37,8 @@ type statusBody struct {
 	FinishedAt    time.Time  `json:"finished_at,omitzero"`
 	ExpiresAt     time.Time  `json:"expires_at,omitzero"`
 	Metadata      metadata   `json:"metadata"`
+	// Webhook is there only for jobs submitted with webhook_url.
+	Webhook *webhookInfo `json:"webhook,omitempty"`
 }
 
 type metadata struct {
@@ -99,7 +101,8 @@ func realTimeFactor(j jobs.Job) float64 {
 	return j.Result.Duration.Seconds() / j.FinishedAt.Sub(j.StartedAt).Seconds()
 }
 
-func (s *Server) statusOf(r *http.Request, j jobs.Job) statusBody {
+// statusOf is j's status answer, with links under base (see baseURL).
+func (s *Server) statusOf(base string, j jobs.Job) statusBody {
 	opts := j.Request.Options
 	b := statusBody{
 		JobID:         j.ID,
@@ -129,6 +132,7 @@ func (s *Server) statusOf(r *http.Request, j jobs.Job) statusBody {
 				Copy:         opts.Copy.String(),
 			},
 		},
+		Webhook: webhookStatus(j),
 	}
 	if j.Request.URL != "" {
 		b.Metadata.InputName = j.Request.URL
@@ -159,7 +163,7 @@ func (s *Server) statusOf(r *http.Request, j jobs.Job) statusBody {
 		b.Message = fmt.Sprintf("%s, %.0f%% done", j.Stage, b.Progress)
 	case jobs.StateSucceeded:
 		b.Status = statusSuccessful
-		b.URL = s.resultURL(r, j)
+		b.URL = s.resultURL(base, j)
 	case jobs.StateExpired:
 		b.Status, b.Code = statusFailed, jobs.CodeExpired
 		b.Message = "the result expired at " + j.ExpiresAt.UTC().Format(time.RFC3339)
@@ -191,13 +195,19 @@ func (s *Server) ownedJob(r *http.Request, owner string) (jobs.Job, error) {
 	return j, nil
 }
 
+// handleStatus answers the job's status, or streams it as it changes to a
+// client that accepts text/event-stream (see stream.go).
 func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request, owner string) {
 	j, err := s.ownedJob(r, owner)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, s.statusOf(r, j))
+	if acceptsEventStream(r) {
+		s.streamStatus(w, r, owner, j)
+		return
+	}
+	writeJSON(w, http.StatusOK, s.statusOf(s.baseURL(r), j))
 }
 
 // handleDelete cancels a live job, or deletes a final one with its result.

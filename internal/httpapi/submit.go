@@ -154,6 +154,7 @@ func (s *Server) handleSubmitFile(w http.ResponseWriter, r *http.Request, owner 
 		Persistent: p.Persistent,
 		Owner:      owner,
 		Name:       truncate(f.videoName, maxNameBytes),
+		Notify:     s.notifyTarget(r, p),
 		// The spooled upload is ours: hand it over rather than link it.
 		MoveInput: true,
 	})
@@ -200,6 +201,7 @@ func (s *Server) handleSubmitURL(w http.ResponseWriter, r *http.Request, owner s
 		Persistent: p.Persistent,
 		Owner:      owner,
 		Name:       truncate(path.Base(u.Path), maxNameBytes),
+		Notify:     s.notifyTarget(r, p),
 	})
 	if err != nil {
 		s.fail(w, r, err)
@@ -215,12 +217,16 @@ func (s *Server) accepted(w http.ResponseWriter, r *http.Request, job jobs.Job) 
 }
 
 // params parses the option fields of a body, plus the persistent query
-// parameter.
+// parameter, and checks the webhook's address against the server's rules.
 func (s *Server) params(r *http.Request, values url.Values) (JobParams, error) {
 	if q, ok := r.URL.Query()[fieldPersistent]; ok {
 		values[fieldPersistent] = append(values[fieldPersistent], q...)
 	}
-	return ParseJobParams(values)
+	p, err := ParseJobParams(values)
+	if err != nil {
+		return p, err
+	}
+	return p, s.checkWebhook(p)
 }
 
 // body wraps r.Body in the size limit and the inactivity deadline.
