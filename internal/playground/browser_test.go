@@ -255,25 +255,29 @@ func TestBrowser(t *testing.T) {
 	assert.Equal(t, "true", eval[string](t, ctx, `document.getElementById('video').getAttribute('aria-invalid')`))
 	screenshot(t, ctx, filepath.Join(out, "playground-error.png"))
 
-	// A start past the end of the audio: the message stands by the start
-	// field and gives the video's length from the probe.
+	// A start past the end of the audio: the page knows the length from
+	// the probe and says so by the start field, without submitting.
 	run(t, ctx, 30*time.Second, "submit a start past the end",
 		chromedp.SetUploadFiles(chromedp.ID("video"), []string{video}),
 		chromedp.WaitVisible(chromedp.ID("tracks")),
 		chromedp.SetValue(chromedp.ID("start_time"), "00:10.5"),
 		chromedp.Click(chromedp.ID("submit")),
-		chromedp.Poll[chromedp.Void](`/^Failed/.test(document.getElementById('job-status').textContent)`),
 		chromedp.WaitVisible(chromedp.ID("start_time-error")),
 	)
 	msg = eval[string](t, ctx, `document.getElementById('start_time-error').textContent`)
 	assert.Equal(t, "The start is past the end of the audio. The video is 4.000 s long.", msg)
+	assert.True(t, eval[bool](t, ctx, `document.getElementById('job').hidden`), "nothing submitted")
 
-	// A wrong token: the message stands by the token field.
+	// A wrong token: the message stands by the token field; no progress
+	// bar and no status command for a job that does not exist.
 	run(t, ctx, 15*time.Second, "submit with a wrong token",
+		chromedp.SetValue(chromedp.ID("start_time"), "1"),
 		chromedp.SetValue(chromedp.ID("token"), "not-the-token"),
 		chromedp.Click(chromedp.ID("submit")),
 		chromedp.Poll[chromedp.Void](`document.getElementById('job-status').textContent === 'Not submitted.'`),
 		chromedp.WaitVisible(chromedp.ID("token-error")),
 	)
 	assert.Contains(t, eval[string](t, ctx, `document.getElementById('token-error').textContent`), "token is missing or wrong")
+	assert.True(t, eval[bool](t, ctx, `document.getElementById('job-progress').hidden`), "no progress bar when nothing was submitted")
+	assert.True(t, eval[bool](t, ctx, `document.getElementById('curl-status').closest('.cmd').hidden`), "no status command without a job")
 }

@@ -62,7 +62,7 @@ func TestPage(t *testing.T) {
 		assert.NotEmpty(t, body(t, res), ref)
 		served++
 	}
-	assert.Equal(t, 2, served, "the stylesheet and the script")
+	assert.Equal(t, 3, served, "the stylesheet and the two scripts")
 }
 
 func TestConditionalAndHead(t *testing.T) {

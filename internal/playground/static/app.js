@@ -163,6 +163,8 @@
       $('file-field').hidden = source() !== 'file';
       $('url-field').hidden = source() !== 'url';
       $('probe').hidden = source() !== 'file' || !$('probe-summary').textContent;
+      $('wave').hidden = source() !== 'file' || !waveState;
+      updateSubmit();
     });
   }
 
@@ -198,6 +200,8 @@
     const file = $('video').files[0];
     const seq = ++probeSeq;
     probed = null;
+    resetJob();
+    resetWave();
     $('probe').hidden = true;
     $('probe-summary').textContent = '';
     $('tracks').hidden = true;
@@ -208,6 +212,9 @@
     const whole = file.size <= PROBE_WHOLE_MAX;
     const fd = new FormData();
     fd.append('video', whole ? file : file.slice(0, PROBE_HEAD), file.name);
+    // The waveform comes with the probe: a huge file, probed by its head
+    // only, gets none.
+    if (whole) fd.append('peaks', String(wave.columns()));
     $('probe').hidden = false;
     $('probe-summary').textContent = 'Reading ' + file.name + '…';
     let r;
@@ -242,7 +249,22 @@
     }
     $('tracks').hidden = tracks.length === 0;
     resetTracks(tracks, probed.best_track);
-    if (tracks.length === 0) setError('video', CODES.no_audio_stream[1]);
+    noAudio = tracks.length === 0;
+    updateSubmit();
+    if (noAudio) {
+      setError('video', CODES.no_audio_stream[1] + ' Pick another file.');
+      return;
+    }
+    if (!whole) {
+      $('wave').hidden = false;
+      $('wave-note').textContent = 'No waveform for a file this large: it would have to be uploaded once more.';
+      return;
+    }
+    waveState = { duration: probed.duration || (probed.peaks ? probed.peaks.to : 0), overview: {}, view: null };
+    if (probed.peaks) {
+      waveState.overview[''] = probed.peaks;
+      showWave(probed.peaks, null);
+    }
   }
   $('video').addEventListener('change', probe);
 
@@ -294,6 +316,10 @@
     if (start !== '' && isNaN(parseTime(start))) {
       setError('start_time', 'Write the start as seconds (12.5) or a time (01:30 or 00:01:30.250).'); ok = false;
     }
+    const length = source() === 'file' && probed ? probed.duration : 0;
+    if (length && parseTime(start || '0') >= length) {
+      setError('start_time', CODES.start_beyond_end[1] + ' The video is ' + fmtTime(length) + ' long.'); ok = false;
+    }
     if (!$('full_audio').checked) {
       const d = parseTime($('duration').value);
       if (isNaN(d) || d <= 0) {
@@ -303,9 +329,17 @@
     return ok;
   }
 
+  let busyNow = false;
+  let noAudio = false; // the probed file has no audio track: nothing to extract
+
   function setBusy(busy) {
-    $('submit').disabled = busy;
+    busyNow = busy;
+    updateSubmit();
     $('job').setAttribute('aria-busy', busy ? 'true' : 'false');
+  }
+
+  function updateSubmit() {
+    $('submit').disabled = busyNow || (noAudio && source() === 'file');
   }
 
   form.addEventListener('submit', async (e) => {
@@ -328,6 +362,8 @@
     setCmd('curl-status', '');
     $('job-detail').textContent = '';
     $('job-progress').removeAttribute('value'); // indeterminate while sending
+    $('job-progress').hidden = false;
+    $('curl-status').closest('.cmd').hidden = true; // no job to ask about yet
     $('job-status').textContent = file ? 'Uploading ' + fmtBytes(file.size).replace(/ \(.*/, '') + '…' : 'Submitting…';
     setBusy(true);
 
@@ -341,12 +377,14 @@
     if (!r.ok || !r.data.job_id) {
       setBusy(false);
       $('job-status').textContent = 'Not submitted.';
+      $('job-progress').hidden = true;
       showFailure(r.data, r.status);
       return;
     }
     const id = r.data.job_id;
     setCmd('curl-status', 'curl -sS -H "apy-token: $AUDEX_TOKEN" \\\n  ' +
       shq(location.origin + API + '/status/' + encodeURIComponent(id)));
+    $('curl-status').closest('.cmd').hidden = false;
     $('job-status').textContent = 'Job ' + id + ' submitted.';
     poll(id, 0);
   });
@@ -487,7 +525,165 @@
     setCmd('curl-download', 'curl -sSfo ' + shq(name) + ' \\\n  ' + shq(new URL(url, location.href).href));
     $('curl-download-wrap').hidden = false;
     $('result').hidden = false;
+    showResultWave(st);
   }
+
+  // --- waveform: see the sound, and pick the clip on it ---------------------
+
+  const fmtSeconds = (s) => String(Math.round(s * 1000) / 1000);
+
+  // A selection made on the waveform fills the fields.
+  const wave = new AudexWave.Selector($('wave-box'), (start, end) => {
+    $('start_time').value = fmtSeconds(start);
+    $('full_audio').checked = false;
+    $('duration').disabled = false;
+    $('duration').value = fmtSeconds(Math.max(end - start, 0.001));
+    for (const f of ['start_time', 'duration']) {
+      $(f + '-error').hidden = true;
+      $(f).removeAttribute('aria-invalid');
+    }
+  });
+  // The chosen file's waveform: its length, the whole-file peaks per
+  // track ('' is the automatic choice) and the zoomed view, null for all.
+  let waveState = null;
+  let peaksSeq = 0;
+
+  function resetWave() {
+    waveState = null;
+    peaksSeq++;
+    $('wave').hidden = true;
+    $('wave-note').textContent = '';
+    wave.setData(0, null, { from: 0, to: 1 });
+  }
+
+  // A new file: the last one's job, result and messages go.
+  function resetJob() {
+    clearTimeout(pollTimer);
+    clearInterval(expiryTimer);
+    $('job').hidden = true;
+    $('result').hidden = true;
+    $('player').pause();
+    $('player').removeAttribute('src');
+    noAudio = false;
+    clearErrors();
+    setBusy(false);
+  }
+
+  // The fields' clip, drawn on the waveform.
+  function selectionFromFields() {
+    if (!waveState) return;
+    const len = waveState.duration;
+    const s = parseTime($('start_time').value || '0');
+    const d = $('full_audio').checked ? len : parseTime($('duration').value);
+    if (isNaN(s) || isNaN(d)) return;
+    wave.setSelection(Math.min(s, len), Math.min(s + d, len));
+  }
+  for (const id of ['start_time', 'duration']) $(id).addEventListener('input', selectionFromFields);
+  $('full_audio').addEventListener('change', selectionFromFields);
+
+  function showWave(peaks, view) {
+    waveState.view = view;
+    const len = waveState.duration || peaks.to;
+    $('wave').hidden = false; // first: the canvas takes the box's size
+    wave.setData(len, peaks, view || { from: 0, to: len });
+    $('zoom-out').hidden = !view;
+    $('wave-range').textContent = view
+      ? 'Zoomed: ' + fmtTime(view.from) + ' to ' + fmtTime(view.to)
+      : 'Track ' + peaks.track + ', the whole ' + fmtTime(len);
+    $('wave-note').textContent = peaks.sampled
+      ? 'Sampled: this long recording is drawn from a short window of each column, not from every sample. Zoom in for every sample.'
+      : '';
+    selectionFromFields();
+  }
+
+  // loadWave asks the probe for the chosen track's peaks over view (null:
+  // the whole file) at the box's resolution. The file is sent again: the
+  // server keeps nothing between requests.
+  async function loadWave(view) {
+    const file = $('video').files[0];
+    if (!file || !waveState) return;
+    const track = $('track').value;
+    if (!view && waveState.overview[track]) {
+      showWave(waveState.overview[track], null);
+      return;
+    }
+    const seq = ++peaksSeq;
+    const fd = new FormData();
+    fd.append('video', file, file.name);
+    fd.append('peaks', String(wave.columns()));
+    if (track) fd.append('track', track);
+    if (view) {
+      fd.append('peaks_from', view.from.toFixed(3));
+      fd.append('peaks_to', view.to.toFixed(3));
+    }
+    $('wave-note').textContent = 'Drawing the waveform…';
+    let r;
+    try {
+      r = await api('POST', API + '/probe', fd);
+    } catch (_) {
+      r = { ok: false, data: {} };
+    }
+    if (seq !== peaksSeq) return; // another file, track or zoom since
+    if (!r.ok || !r.data.peaks) {
+      $('wave-note').textContent = 'The waveform could not be drawn' + (r.data.error ? ': ' + r.data.error : '.');
+      return;
+    }
+    if (!view) waveState.overview[track] = r.data.peaks;
+    showWave(r.data.peaks, view);
+  }
+
+  $('track').addEventListener('change', () => loadWave(waveState && waveState.view));
+  $('zoom-in').addEventListener('click', () => {
+    if (!waveState) return;
+    const { start, end } = wave.sel;
+    const len = waveState.duration;
+    const pad = Math.max((end - start) * 0.1, 0.05);
+    const from = Math.max(0, start - pad), to = Math.min(len, Math.max(end + pad, from + 0.1));
+    if (to > from) loadWave({ from, to });
+  });
+  $('zoom-out').addEventListener('click', () => loadWave(null));
+
+  // The result's own waveform, under the player: it spans the clip, as
+  // the player's bar does, and a line follows the playback.
+  let resultSeq = 0;
+  let resultPeaks = null;
+
+  function drawResultWave() {
+    if (!resultPeaks || $('result-wave').hidden) return;
+    const color = getComputedStyle($('result-wave')).getPropertyValue('--wave');
+    $('result-canvas').dataset.painted = AudexWave.drawPeaks($('result-canvas'), resultPeaks, { from: 0, to: resultPeaks.to }, color);
+  }
+  new ResizeObserver(drawResultWave).observe($('result-wave'));
+
+  async function showResultWave(st) {
+    const seq = ++resultSeq;
+    resultPeaks = null;
+    $('result-wave').hidden = true;
+    $('result-wave-note').hidden = true;
+    const cols = Math.max(16, Math.min(4096, Math.round($('result').clientWidth * (window.devicePixelRatio || 1))));
+    let r;
+    try {
+      r = await api('GET', API + '/peaks/' + encodeURIComponent(st.job_id) + '?peaks=' + cols);
+    } catch (_) {
+      return;
+    }
+    if (seq !== resultSeq || !r.ok) return; // no waveform: the player still plays
+    resultPeaks = r.data;
+    $('result-wave').hidden = false;
+    drawResultWave();
+    const out = (st.metadata || {}).output || {};
+    let note = 'The result\'s own sound';
+    if (typeof out.start === 'number' && typeof out.duration === 'number') {
+      note += ', ' + fmtTime(out.start) + ' to ' + fmtTime(out.start + out.duration) + ' of the video: the clip you selected';
+    }
+    $('result-wave-note').textContent = note + (resultPeaks.sampled ? ' (sampled).' : '.');
+    $('result-wave-note').hidden = false;
+  }
+  $('player').addEventListener('timeupdate', () => {
+    const p = $('player');
+    const len = resultPeaks ? resultPeaks.to : p.duration;
+    if (len > 0) $('playhead').style.left = Math.min(p.currentTime / len * 100, 100) + '%';
+  });
 
   // --- copy buttons ---------------------------------------------------------
 
