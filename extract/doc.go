@@ -8,7 +8,9 @@
 //	})
 //
 // [Extract] and [Probe] take any io.Reader (and write to any io.Writer);
-// [ExtractFile] and [ProbeFile] work on paths. A nil *Options means all
+// [ExtractFile] and [ProbeFile] work on paths. [Peaks] and [PeaksFile] draw
+// a track's waveform (min/max per column) from its audio alone, sampled
+// for long inputs so that the work stays bounded. A nil *Options means all
 // defaults: the whole of FFmpeg's best audio track, as MP3 from Extract and
 // in the format the destination's extension names from ExtractFile.
 //
