@@ -183,3 +183,15 @@ func BenchmarkPeaks(b *testing.B) {
 		})
 	}
 }
+
+// A waveform of 40 columns of the whole input: the smallest and largest
+// sample of each, from the audio alone.
+func ExamplePeaksFile() {
+	w, err := extract.PeaksFile(context.Background(), "testdata/sample.mp4", 40, nil)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println(len(w.Min), len(w.Max), w.Track.Track, w.Sampled, w.From, w.To.Round(time.Second))
+	// Output: 40 40 1 false 0s 3s
+}
