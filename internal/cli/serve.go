@@ -27,6 +27,11 @@ jobs cut off resume at the next start. Jobs, results and uploads live in
 Extractions run in --workers long-lived worker processes of this binary, so
 that a crash or a hang inside FFmpeg fails one job, not the service.
 
+A job submitted with webhook_url gets its final status POSTed there, signed
+with its owner's secret (GET /webhooks/secret), retried for 24 hours, and
+delivered after a restart too. A status request with Accept:
+text/event-stream gets the job's progress as server-sent events.
+
 Every flag can also be set by the environment variable shown after it; a
 flag given on the command line wins. Requests authenticate with the
 apy-token header or HTTP Basic against --token and --credentials; without
@@ -61,7 +66,9 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	maxUpload := sizeFlag(fs, "max-upload", "largest upload, e.g. 500MB or 2GiB (default 2GiB)")
 	fs.DurationVar(&cfg.UploadIdleTimeout, "upload-idle-timeout", 0, "end an upload that sends nothing for this long (default 30s)")
 	maxFetch := sizeFlag(fs, "max-fetch", "largest video_url download (default: --max-upload)")
-	fs.BoolVar(&cfg.AllowPrivateFetch, "allow-private-fetch", false, "let video_url reach loopback and private addresses (tests, closed networks)")
+	fs.BoolVar(&cfg.AllowPrivateFetch, "allow-private-fetch", false, "let video_url and webhook_url reach loopback and private addresses (tests, closed networks)")
+	fs.IntVar(&cfg.MaxStreams, "max-streams", 0, "live status streams (server-sent events) open at once, `N`; more get 429 (default 1000)")
+	fs.IntVar(&cfg.MaxStreamsPerOwner, "max-streams-per-owner", 0, "live status streams one owner may have open, `N` (default 20)")
 	fs.StringVar(&cfg.PublicURL, "public-url", "", "`URL` that result links start with, e.g. https://audex.example.com (default: the request's host)")
 	keyFile := fs.String("signing-key-file", "", "`FILE` holding the result-link signing key, at least 32 bytes (default: a random key kept in --data-dir)")
 	fs.DurationVar(&cfg.RetryAfter, "retry-after", 0, "what 429 and 503 answers tell clients to wait (default 5s)")
@@ -88,8 +95,8 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
 		return usagef("--log-level %q: want debug, info, warn or error", *logLevel)
 	}
-	if cfg.Workers < 0 || cfg.QueueSize < 0 || cfg.SubmitRate < 0 || cfg.SubmitBurst < 0 {
-		return usagef("--workers, --queue, --submit-rate and --submit-burst must not be negative")
+	if cfg.Workers < 0 || cfg.QueueSize < 0 || cfg.SubmitRate < 0 || cfg.SubmitBurst < 0 || cfg.MaxStreams < 0 || cfg.MaxStreamsPerOwner < 0 {
+		return usagef("--workers, --queue, --submit-rate, --submit-burst and --max-streams[-per-owner] must not be negative")
 	}
 	if *token != "" {
 		creds, err := httpapi.ParseCredentials(strings.NewReader(*token))
