@@ -77,7 +77,12 @@
 // remixed and converted to whatever each encoder accepts (AMR-NB: 8 kHz
 // mono; WMA and MP3: at most stereo; AC-3: at most 5.1 at 32, 44.1 or
 // 48 kHz), keeping the source's rate and layout where the encoder takes
-// them. With [CopyAuto], packets are copied unchanged when the container
+// them. Every channel layout of up to 64 channels is taken: one in a custom
+// order is put in FFmpeg's order, one FFmpeg's downmix rules refuse
+// (asymmetric, no front channel) or would thin out (top, wide channels) is
+// mixed with an explicit matrix, and channels of unknown positions take
+// the usual layout for their count (WAVE's order, hexadecagonal for 16) or
+// are dealt out in turn to the output's channels. With [CopyAuto], packets are copied unchanged when the container
 // takes the source codec and the copy stays exact; [Result].Copied says so.
 //
 // # Hostile input

@@ -34,7 +34,35 @@ type encSpec struct {
 	// seekableOutput: the muxer patches its header at the end, so a
 	// non-seekable writer gets the output through a spool file.
 	seekableOutput bool
+	// layouts the codec carries with the right channel positions, where
+	// the encoder does not list them itself (FFmpeg's AAC, Vorbis, FLAC
+	// and WMA encoders take others and mislabel or refuse them). nil:
+	// the encoder's own list, or any layout when it has none (PCM).
+	layouts []astiav.ChannelLayout
 }
+
+// Channel layouts by codec. Vorbis and FLAC fix the channel order for each
+// count (ff_vorbis_ch_layouts, flac_channel_layouts: what their decoders
+// report); AAC takes its channel configurations and the layouts it can
+// describe with a PCE (aacenc.c).
+var (
+	vorbisLayouts = []astiav.ChannelLayout{astiav.ChannelLayoutMono, astiav.ChannelLayoutStereo,
+		astiav.ChannelLayoutSurround, astiav.ChannelLayoutQuad, astiav.ChannelLayout5Point0Back,
+		astiav.ChannelLayout5Point1Back, astiav.ChannelLayout6Point1, astiav.ChannelLayout7Point1}
+	flacLayouts = []astiav.ChannelLayout{astiav.ChannelLayoutMono, astiav.ChannelLayoutStereo,
+		astiav.ChannelLayoutSurround, astiav.ChannelLayoutQuad, astiav.ChannelLayout5Point0,
+		astiav.ChannelLayout5Point1, astiav.ChannelLayout6Point1, astiav.ChannelLayout7Point1}
+	aacLayouts = []astiav.ChannelLayout{astiav.ChannelLayoutMono, astiav.ChannelLayoutStereo,
+		astiav.ChannelLayout2Point1, astiav.ChannelLayout21, astiav.ChannelLayoutSurround,
+		astiav.ChannelLayout3Point1, astiav.ChannelLayout4Point0, astiav.ChannelLayout4Point1,
+		astiav.ChannelLayout22, astiav.ChannelLayoutQuad, astiav.ChannelLayout5Point0,
+		astiav.ChannelLayout5Point1, astiav.ChannelLayout5Point0Back, astiav.ChannelLayout5Point1Back,
+		astiav.ChannelLayout6Point0, astiav.ChannelLayout6Point0Front, astiav.ChannelLayoutHexagonal,
+		astiav.ChannelLayout6Point1, astiav.ChannelLayout6Point1Back, astiav.ChannelLayout6Point1Front,
+		astiav.ChannelLayout7Point0, astiav.ChannelLayout7Point0Front, astiav.ChannelLayout7Point1,
+		astiav.ChannelLayout7Point1Wide, astiav.ChannelLayout7Point1WideBack, astiav.ChannelLayoutOctagonal}
+	monoStereo = []astiav.ChannelLayout{astiav.ChannelLayoutMono, astiav.ChannelLayoutStereo}
+)
 
 var aacRates = []int{96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000, 7350}
 
@@ -51,17 +79,17 @@ var specs = map[Format]encSpec{
 		maxRate: 384000, maxChannels: 8, signalsDelay: true, seekableOutput: true},
 	AAC: {muxer: "adts", encoder: "aac", codec: astiav.CodecIDAac, rates: aacRates,
 		maxRate: 96000, maxChannels: 8, bitrate: perChannel(64000, 512000),
-		roundTrip: encoderPriming},
+		roundTrip: encoderPriming, layouts: aacLayouts},
 	M4A: {muxer: "ipod", encoder: "aac", codec: astiav.CodecIDAac, rates: aacRates,
 		maxRate: 96000, maxChannels: 8, signalsDelay: true, seekableOutput: true,
-		bitrate: perChannel(64000, 512000)},
+		bitrate: perChannel(64000, 512000), layouts: aacLayouts},
 	OGG: {muxer: "ogg", encoder: "libvorbis", codec: astiav.CodecIDVorbis,
-		maxRate: 192000, maxChannels: 8, signalsDelay: true, vbrQuality: 4},
+		maxRate: 192000, maxChannels: 8, signalsDelay: true, vbrQuality: 4, layouts: vorbisLayouts},
 	FLAC: {muxer: "flac", encoder: "flac", codec: astiav.CodecIDFlac,
-		maxRate: 384000, maxChannels: 8, signalsDelay: true, seekableOutput: true},
+		maxRate: 384000, maxChannels: 8, signalsDelay: true, seekableOutput: true, layouts: flacLayouts},
 	WMA: {muxer: "asf", encoder: "wmav2", codec: astiav.CodecIDWmav2,
 		rates: []int{48000, 44100, 32000, 22050, 16000, 11025, 8000}, maxRate: 48000,
-		maxChannels: 2, seekableOutput: true, bitrate: perChannel(64000, 128000),
+		maxChannels: 2, seekableOutput: true, bitrate: perChannel(64000, 128000), layouts: monoStereo,
 		// FFmpeg's WMA decoder outputs nothing for the first frame: the
 		// round trip runs one frame early.
 		roundTrip: func(enc *astiav.CodecContext) (int, int) { return -enc.FrameSize(), 1 }},
@@ -114,7 +142,11 @@ func chooseParams(sp encSpec, codec *astiav.Codec, o Options, srcRate int, srcLa
 		ch = o.Channels
 	}
 	ch = min(max(ch, 1), sp.maxChannels)
-	p.layout = chooseLayout(codec, ch, srcLayout)
+	supported := sp.layouts
+	if supported == nil {
+		supported = codec.ChannelLayouts()
+	}
+	p.layout = chooseLayout(supported, ch, srcLayout)
 	if !p.layout.Valid() {
 		return p, fmt.Errorf("%w: %s cannot encode %d channels", ErrUnsupportedOption, o.Format, ch)
 	}
@@ -162,10 +194,10 @@ func ratesText(sp encSpec) string {
 }
 
 // chooseLayout keeps the source layout when the count matches and the
-// encoder takes it, else the encoder's first layout with that count, else
-// FFmpeg's default layout for the count.
-func chooseLayout(codec *astiav.Codec, ch int, src astiav.ChannelLayout) astiav.ChannelLayout {
-	supported := codec.ChannelLayouts()
+// encoder takes it (supported, or any when that is empty), else audex's
+// default layout for the count where the encoder takes it, else the
+// encoder's first layout with that count.
+func chooseLayout(supported []astiav.ChannelLayout, ch int, src astiav.ChannelLayout) astiav.ChannelLayout {
 	if src.Channels() == ch && src.Valid() {
 		if len(supported) == 0 {
 			return src
@@ -189,28 +221,6 @@ func chooseLayout(codec *astiav.Codec, ch int, src astiav.ChannelLayout) astiav.
 		if l.Channels() == ch {
 			return l
 		}
-	}
-	return astiav.ChannelLayout{}
-}
-
-func defaultLayout(ch int) astiav.ChannelLayout {
-	switch ch {
-	case 1:
-		return astiav.ChannelLayoutMono
-	case 2:
-		return astiav.ChannelLayoutStereo
-	case 3:
-		return astiav.ChannelLayoutSurround
-	case 4:
-		return astiav.ChannelLayoutQuad
-	case 5:
-		return astiav.ChannelLayout5Point0
-	case 6:
-		return astiav.ChannelLayout5Point1
-	case 7:
-		return astiav.ChannelLayout6Point1
-	case 8:
-		return astiav.ChannelLayout7Point1
 	}
 	return astiav.ChannelLayout{}
 }

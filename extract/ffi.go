@@ -19,21 +19,11 @@ package extract
 //static int audex_small_last_frame(AVCodecContext *c) {
 //	return (c->codec->capabilities & (AV_CODEC_CAP_SMALL_LAST_FRAME | AV_CODEC_CAP_VARIABLE_FRAME_SIZE)) != 0;
 //}
-//static int audex_layout_unspec(AVCodecContext *c) { return c->ch_layout.order == AV_CHANNEL_ORDER_UNSPEC; }
 //static int audex_has_delay(AVCodecContext *c) { return (c->codec->capabilities & AV_CODEC_CAP_DELAY) != 0; }
 //static void audex_flush(AVCodecContext *c) { avcodec_flush_buffers(c); }
 //static int audex_set_pkt_timebase(AVCodecContext *c, int num, int den) {
 //	c->pkt_timebase = (AVRational){num, den};
 //	return 0;
-//}
-//// Gives a frame whose layout FFmpeg left unspecified the default layout for
-//// its channel count, so the resampler can map it.
-//static void audex_fix_layout(AVFrame *f) {
-//	if (f->ch_layout.order == AV_CHANNEL_ORDER_UNSPEC && f->ch_layout.nb_channels > 0) {
-//		int n = f->ch_layout.nb_channels;
-//		av_channel_layout_uninit(&f->ch_layout);
-//		av_channel_layout_default(&f->ch_layout, n);
-//	}
 //}
 //static AVAudioFifo *audex_fifo_alloc(int fmt, int channels) {
 //	return av_audio_fifo_alloc(fmt, channels, 4096);
@@ -102,12 +92,6 @@ func acceptsSmallLastFrame(cc *astiav.CodecContext) bool {
 	return C.audex_small_last_frame((*C.AVCodecContext)(cc.UnsafePointer())) != 0
 }
 
-// layoutUnspecified reports whether a codec context knows only the channel
-// count, not which channels they are (a WAV without a channel mask).
-func layoutUnspecified(cc *astiav.CodecContext) bool {
-	return C.audex_layout_unspec((*C.AVCodecContext)(cc.UnsafePointer())) != 0
-}
-
 func hasDelay(cc *astiav.CodecContext) bool {
 	return C.audex_has_delay((*C.AVCodecContext)(cc.UnsafePointer())) != 0
 }
@@ -118,10 +102,6 @@ func flushDecoder(cc *astiav.CodecContext) {
 
 func setPktTimebase(cc *astiav.CodecContext, tb astiav.Rational) {
 	C.audex_set_pkt_timebase((*C.AVCodecContext)(cc.UnsafePointer()), C.int(tb.Num()), C.int(tb.Den()))
-}
-
-func fixLayout(f *astiav.Frame) {
-	C.audex_fix_layout((*C.AVFrame)(f.UnsafePointer()))
 }
 
 // fifo buffers converted samples between the resampler and a fixed-frame

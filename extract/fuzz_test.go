@@ -124,9 +124,15 @@ func TestUnspecifiedLayoutConverted(t *testing.T) {
 		require.Equal(t, c.want, res.SampleRate, c.name)
 		require.Equal(t, time.Duration(8000*8/int(c.bits))*time.Second/8000, res.Duration, c.name)
 	}
-	// Channels of unknown positions beyond the standard layouts cannot be
-	// mixed down (to MP3's two): a typed refusal, not a resampler error.
+	// Channels of unknown positions beyond the standard layouts are dealt
+	// out to MP3's two (see TestEveryChannelLayout), up to FFmpeg's
+	// resampler's 64; more is a typed refusal (Limits.MaxChannels), not a
+	// resampler error.
 	wav := append(testmedia.WAVHeader(8000, 64, 64*2*100), make([]byte, 64*2*100)...)
-	_, err := extract.Extract(context.Background(), io.Discard, bytes.NewReader(wav), &extract.Options{Format: extract.MP3})
+	res, err := extract.Extract(context.Background(), io.Discard, bytes.NewReader(wav), &extract.Options{Format: extract.MP3})
+	require.NoError(t, err)
+	require.Equal(t, 2, res.Channels)
+	wav = append(testmedia.WAVHeader(8000, 65, 65*2*100), make([]byte, 65*2*100)...)
+	_, err = extract.Extract(context.Background(), io.Discard, bytes.NewReader(wav), &extract.Options{Format: extract.MP3})
 	require.ErrorIs(t, err, extract.ErrUnsupportedInput)
 }

@@ -117,25 +117,10 @@ func (t *transcoder) openEncoder() error {
 	if codec == nil {
 		return fmt.Errorf("%w: encoder %s is not in this FFmpeg build", ErrUnsupportedFormat, t.spec.encoder)
 	}
-	srcLayout := t.dec.ChannelLayout()
-	n := srcLayout.Channels()
-	switch {
-	case !srcLayout.Valid() || n == 0:
-		srcLayout = defaultLayout(t.st.CodecParameters().ChannelLayout().Channels())
-	case layoutUnspecified(t.dec) && defaultLayout(n).Valid():
-		// fixLayout gives such frames FFmpeg's default layout for their
-		// count, and so does the resampler to an unspecified output
-		// layout, after which it refuses frames that ask for the
-		// unspecified one ("Output changed"): the encoder takes the default.
-		srcLayout = defaultLayout(n)
-	}
+	srcLayout := sourceLayout(t.dec.ChannelLayout(), t.st.CodecParameters().ChannelLayout().Channels())
 	params, err := chooseParams(t.spec, codec, t.o, t.dec.SampleRate(), srcLayout, t.dec.SampleFormat())
 	if err != nil {
 		return err
-	}
-	if layoutUnspecified(t.dec) && !defaultLayout(n).Valid() && params.layout.Channels() != n {
-		// The resampler cannot mix channels whose positions are unknown.
-		return fmt.Errorf("%w: %d channels of unknown positions cannot be mixed to %d", ErrUnsupportedInput, n, params.layout.Channels())
 	}
 	enc := astiav.AllocCodecContext(codec)
 	if enc == nil {
@@ -351,6 +336,9 @@ func (t *transcoder) process(f *astiav.Frame) error {
 	if f.SampleRate() <= 0 || f.SampleRate() > t.o.Limits.MaxSampleRate {
 		return fmt.Errorf("%w: decoded sample rate %d Hz", ErrUnsupportedInput, f.SampleRate())
 	}
+	if n := f.ChannelLayout().Channels(); n <= 0 || n > t.o.Limits.MaxChannels {
+		return fmt.Errorf("%w: decoded %d channels", ErrUnsupportedInput, n)
+	}
 	fixLayout(f)
 	if !t.anchored {
 		pts := f.Pts()
@@ -407,6 +395,11 @@ func (t *transcoder) passthrough(f *astiav.Frame) bool {
 }
 
 func (t *transcoder) convert(f *astiav.Frame) error {
+	if !t.swrUsed {
+		if err := prepareRemix(t.swr, f, t.params.layout); err != nil {
+			return err
+		}
+	}
 	t.out.Unref()
 	t.setOutParams(t.out)
 	err := t.swr.ConvertFrame(f, t.out)
@@ -419,19 +412,19 @@ func (t *transcoder) convert(f *astiav.Frame) error {
 		if err := t.newResampler(); err != nil {
 			return err
 		}
+		if err := prepareRemix(t.swr, f, t.params.layout); err != nil {
+			return err
+		}
 		t.out.Unref()
 		t.setOutParams(t.out)
 		err = t.swr.ConvertFrame(f, t.out)
 	}
-	if errors.Is(err, astiav.Error(-22)) { // EINVAL
-		// A damaged stream decoded to a layout nothing can remix (say 22
-		// channels in no known order): drop the frame like any other
-		// undecodable one; the decode-error threshold decides the outcome.
-		t.decErrors++
-		return t.newResampler()
-	}
 	if err != nil {
-		return fmt.Errorf("resample: %w", err)
+		// FFmpeg's limit, not a fault of the input: every layout of up to
+		// 64 channels is mixed (prepareRemix), so this is a resampler
+		// refusing what it was asked.
+		return fmt.Errorf("%w: resampling %d Hz %s to %d Hz %s: %w", ErrUnsupportedInput,
+			f.SampleRate(), f.ChannelLayout(), t.params.rate, t.params.layout, err)
 	}
 	t.swrUsed = true
 	return t.sink(t.out)
