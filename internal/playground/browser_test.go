@@ -189,6 +189,8 @@ func TestBrowser(t *testing.T) {
 	assert.Regexp(t, `^\(link expires in 1[45]:\d\d\)$`, eval[string](t, ctx, `document.getElementById('expiry').textContent`))
 	assert.Equal(t, "Done.", eval[string](t, ctx, `document.getElementById('job-status').textContent`))
 	assert.Equal(t, float64(100), eval[float64](t, ctx, `document.getElementById('job-progress').value`))
+	assert.Equal(t, "stream", eval[string](t, ctx, `document.getElementById('job').dataset.follow`),
+		"the page followed the job on its live status stream")
 
 	screenshot(t, ctx, filepath.Join(out, "playground.png"))
 
@@ -234,6 +236,19 @@ func TestBrowser(t *testing.T) {
 	assert.Empty(t, overflow, "elements wider than a phone screen")
 	screenshot(t, ctx, filepath.Join(out, "playground-phone.png"))
 	run(t, ctx, 10*time.Second, "desktop viewport", chromedp.EmulateViewport(1000, 900))
+
+	// Without a live stream (here the browser refuses it), the page polls.
+	eval[bool](t, ctx, `(() => {
+		const f = window.fetch;
+		window.fetch = (u, o) => o && o.headers && o.headers.Accept === 'text/event-stream'
+			? Promise.reject(new TypeError('no streams here')) : f(u, o);
+		return true;
+	})()`)
+	run(t, ctx, 45*time.Second, "submit again, without a stream",
+		chromedp.Click(chromedp.ID("submit")),
+		chromedp.Poll[chromedp.Void](`document.getElementById('job').dataset.follow === 'poll' &&
+			document.getElementById('job-status').textContent === 'Done.' && !document.getElementById('result').hidden`),
+	)
 
 	// A text file: the message stands next to the video field, in words.
 	text := filepath.Join(t.TempDir(), "notes.txt")

@@ -346,7 +346,7 @@
     e.preventDefault();
     clearErrors();
     if (!validate()) return;
-    clearTimeout(pollTimer);
+    stopFollowing();
     clearInterval(expiryTimer);
     const fields = collect();
     const file = source() === 'file' ? $('video').files[0] : null;
@@ -386,7 +386,7 @@
       shq(location.origin + API + '/status/' + encodeURIComponent(id)));
     $('curl-status').closest('.cmd').hidden = false;
     $('job-status').textContent = 'Job ' + id + ' submitted.';
-    poll(id, 0);
+    follow(id);
   });
 
   const STAGES = {
@@ -397,6 +397,65 @@
     storing: 'Saving the result',
     done: 'Done',
   };
+
+  // The stream under way (its AbortController), if any.
+  let stream = null;
+
+  function stopFollowing() {
+    clearTimeout(pollTimer);
+    if (stream) stream.abort();
+    stream = null;
+  }
+
+  // follow watches a job through its live status stream (server-sent
+  // events: a status event at every change, then done), and falls back to
+  // polling when no stream can be had or it breaks off before the end (a
+  // network hiccup, the server restarting). fetch, not EventSource: the
+  // token goes in a header.
+  async function follow(id) {
+    stopFollowing();
+    const ctl = new AbortController();
+    stream = ctl;
+    $('job').dataset.follow = 'stream';
+    try {
+      const headers = { Accept: 'text/event-stream' };
+      if (token.value) headers['apy-token'] = token.value;
+      const res = await fetch(API + '/status/' + encodeURIComponent(id),
+        { headers, cache: 'no-store', credentials: 'omit', signal: ctl.signal });
+      if (!res.ok || !res.body || !/^text\/event-stream/.test(res.headers.get('Content-Type') || '')) {
+        throw new Error('no stream: HTTP ' + res.status);
+      }
+      const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
+      let buf = '';
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        buf += value.replace(/\r\n?/g, '\n');
+        let end;
+        while ((end = buf.indexOf('\n\n')) >= 0) {
+          const block = buf.slice(0, end);
+          buf = buf.slice(end + 2);
+          let event = 'message';
+          let data = '';
+          for (const line of block.split('\n')) {
+            if (line.startsWith('event:')) event = line.slice(6).trim();
+            else if (line.startsWith('data:')) data += line.slice(5).replace(/^ /, '');
+          }
+          if ((event === 'status' || event === 'done') && data && stream === ctl && show(id, JSON.parse(data))) {
+            stream = null;
+            ctl.abort();
+            return;
+          }
+        }
+      }
+    } catch (_) {
+      // Aborted, refused or broken: decided below.
+    }
+    if (stream !== ctl) return; // a newer job, or a new file, took over
+    stream = null;
+    $('job').dataset.follow = 'poll';
+    poll(id, 0);
+  }
 
   async function poll(id, failures) {
     let r;
@@ -416,7 +475,11 @@
       else showFailure(r.data, r.status);
       return;
     }
-    const st = r.data;
+    if (!show(id, r.data)) pollTimer = setTimeout(() => poll(id, 0), 400);
+  }
+
+  // show shows a job's status; it returns true once the job is final.
+  function show(id, st) {
     if (st.status === 'pending') {
       const stage = STAGES[st.stage] || st.message || 'Working';
       let text = stage;
@@ -429,21 +492,21 @@
       }
       $('job-status').textContent = text;
       $('job-detail').textContent = 'Job ' + id;
-      pollTimer = setTimeout(() => poll(id, 0), 400);
-      return;
+      return false;
     }
     setBusy(false);
     if (st.status === 'successful') {
       $('job-progress').value = 100;
       $('job-status').textContent = 'Done.';
       showResult(st);
-      return;
+      return true;
     }
     $('job-progress').value = 0;
     const known = CODES[st.code];
     $('job-status').textContent = 'Failed: ' + (known ? known[1] : st.message || 'unknown error');
     $('job-detail').textContent = 'Job ' + id + (known && st.message ? ' · the server said: ' + st.message : '');
     showFailure(st, 200);
+    return true;
   }
 
   const MIME = {
@@ -558,7 +621,7 @@
 
   // A new file: the last one's job, result and messages go.
   function resetJob() {
-    clearTimeout(pollTimer);
+    stopFollowing();
     clearInterval(expiryTimer);
     $('job').hidden = true;
     $('result').hidden = true;
