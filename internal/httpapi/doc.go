@@ -13,7 +13,9 @@
 // channels, bitrate, copy and webhook_url; times as HH:MM:SS.mmm; status
 // fields progress, stage, queue_position, expires_at, code, metadata and
 // webhook; the status as a stream of server-sent events (Accept:
-// text/event-stream); DELETE /job/extract/video/audio/{id}; signed,
+// text/event-stream); DELETE /job/extract/video/audio/{id}; waveforms
+// (the probe's peaks field, and GET /job/extract/video/audio/peaks/{id}
+// for a result, min/max per column from the audio only); signed,
 // expiring result links (/results/{id}/{name}?exp=…&sig=…) with ETag, HEAD
 // and Range; GET /webhooks/secret; /healthz, /readyz, /metrics
 // (Prometheus) and /openapi.json (the OpenAPI 3.1 document of all of it,
