@@ -367,8 +367,15 @@ func (m *Manager) claimNotices(max int, o NotifierOptions) ([]*record, time.Time
 	var rs []*record
 	var next time.Time
 	err := m.use(func() error {
+		// Look before claiming: a claim is a write (and an fsync), and the
+		// notifier looks at every change of every job.
+		now := m.cfg.Now()
 		var err error
-		if rs, err = m.store.claimNotices(m.cfg.Now(), max, o.lease()); err != nil {
+		next, err = m.store.nextNotice()
+		if err != nil || next.IsZero() || next.After(now) {
+			return storeErr(err)
+		}
+		if rs, err = m.store.claimNotices(now, max, o.lease()); err != nil {
 			return storeErr(err)
 		}
 		next, err = m.store.nextNotice()
