@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 
 	"github.com/asticode/go-astiav"
 )
@@ -329,6 +330,25 @@ func (p *pipeline) close() {
 
 func (p *pipeline) defer_(f func()) { p.closers = append(p.closers, f) }
 
+// ffmpegLimits are the errors by which FFmpeg says it lacks something (a
+// feature not implemented, a codec or muxer left out of the build) rather
+// than that the input is wrong.
+var ffmpegLimits = []astiav.Error{
+	astiav.ErrPatchwelcome, astiav.ErrExperimental, astiav.ErrDecoderNotFound,
+	astiav.ErrEncoderNotFound, astiav.ErrMuxerNotFound, astiav.Error(-int(syscall.ENOSYS)),
+}
+
+// classOf is class, or ErrUnsupportedInput where err is one of FFmpeg's
+// limits: those are never the input's fault.
+func classOf(err, class error) error {
+	for _, l := range ffmpegLimits {
+		if errors.Is(err, l) {
+			return ErrUnsupportedInput
+		}
+	}
+	return class
+}
+
 // rat is an FFmpeg rational as the window's.
 func rat(r astiav.Rational) rational { return rational{int64(r.Num()), int64(r.Den())} }
 
@@ -353,7 +373,7 @@ func (p *pipeline) openOutput(muxOpts map[string]string, configure func(ost *ast
 	}
 	p.defer_(ioc.Free)
 	ofc.SetPb(ioc)
-	_, detach := attach(p.o.Logger, formatContextPtr(ofc))
+	muxLog, detach := attach(p.o.Logger, formatContextPtr(ofc))
 	p.defer_(detach)
 	ost := ofc.NewStream(nil)
 	if ost == nil {
@@ -373,7 +393,11 @@ func (p *pipeline) openOutput(muxOpts map[string]string, configure func(ost *ast
 		}
 	}
 	if err := ofc.WriteHeader(d); err != nil {
-		return p.outErr("write header", err)
+		if e := p.outErr("write header", err); p.wr.err != nil || p.ctx.Err() != nil {
+			return e
+		}
+		// Not the writer: the muxer refuses the stream, FFmpeg's limit.
+		return fmt.Errorf("write header: %w: the %s muxer refuses the audio: %w%s", ErrUnsupportedInput, p.spec.muxer, err, said(muxLog))
 	}
 	p.ofc, p.ost = ofc, ost
 	return nil

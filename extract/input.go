@@ -353,8 +353,10 @@ func (in *input) findStart(maxHeld int64) error {
 }
 
 // wrapErr turns an FFmpeg error into one of ours: cancellation first, then a
-// reader's own failure, then the given class.
+// reader's own failure, then the given class (ErrUnsupportedInput where the
+// error is one of FFmpeg's limits).
 func (in *input) wrapErr(step string, err error, class error) error {
+	class = classOf(err, class)
 	if ctxErr := in.rd.ctx.Err(); ctxErr != nil {
 		return fmt.Errorf("%s: %w: %w", step, ErrCanceled, ctxErr)
 	}

@@ -100,6 +100,15 @@ func (s *sink) lastError() string {
 	return v
 }
 
+// said is " (FFmpeg's last error line)" for an error message, or "" when
+// the sink has none.
+func said(s *sink) string {
+	if s == nil || s.lastError() == "" {
+		return ""
+	}
+	return " (" + s.lastError() + ")"
+}
+
 // attach routes FFmpeg lines logged by the C object at obj to a sink until
 // the returned func runs.
 func attach(lg *slog.Logger, obj unsafe.Pointer) (*sink, func()) {

@@ -19,7 +19,8 @@ type Options struct {
 	// Start is where the output begins on the input's presentation timeline
 	// (0 is the start of the file, as a player shows it). Defaults to 0.
 	Start time.Duration `json:"start,omitempty"`
-	// Duration is how much audio to extract. 0 means to the end of the audio.
+	// Duration is how much audio to extract. 0 means to the end of the
+	// audio; otherwise it is at least MinDuration.
 	Duration time.Duration `json:"duration,omitempty"`
 
 	// Track selects an audio track by its 1-based number among the input's
@@ -104,6 +105,11 @@ type Limits struct {
 	MaxChannels int `json:"max_channels,omitempty"`
 }
 
+// MinDuration is the shortest Duration accepted: 8 samples at the lowest
+// output rate (AMR's 8 kHz), where a shorter duration could round to no
+// sample at all.
+const MinDuration = time.Millisecond
+
 // Default limits.
 const (
 	DefaultProbeSize         = 5_000_000
@@ -166,6 +172,8 @@ func (o *Options) normalized() (Options, error) {
 		return n, fmt.Errorf("%w: negative start %v", ErrUnsupportedOption, n.Start)
 	case n.Duration < 0:
 		return n, fmt.Errorf("%w: negative duration %v", ErrUnsupportedOption, n.Duration)
+	case n.Duration > 0 && n.Duration < MinDuration:
+		return n, fmt.Errorf("%w: duration %v is shorter than the %v minimum", ErrUnsupportedOption, n.Duration, MinDuration)
 	case n.Track < 0:
 		return n, fmt.Errorf("%w: negative track %d", ErrUnsupportedOption, n.Track)
 	case n.SampleRate < 0 || n.SampleRate > 384_000:

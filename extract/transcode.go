@@ -42,6 +42,8 @@ type transcoder struct {
 	pktSeen   int
 	pktKept   int
 	decErrors int
+	decLimits int   // of decErrors, those FFmpeg's decoder does not implement
+	decLog    *sink // the decoder's messages
 	truncated bool
 	pktsIn    int
 	lastProg  int64
@@ -103,10 +105,11 @@ func (t *transcoder) openDecoder() error {
 	}
 	dec.SetThreadCount(t.o.Limits.DecoderThreads)
 	setPktTimebase(dec, t.st.TimeBase())
-	_, detach := attach(t.o.Logger, dec.UnsafePointer())
+	var detach func()
+	t.decLog, detach = attach(t.o.Logger, dec.UnsafePointer())
 	t.defer_(detach)
 	if err := dec.Open(codec, nil); err != nil {
-		return fmt.Errorf("open decoder %s: %w: %w", codec.Name(), ErrInvalidInput, err)
+		return fmt.Errorf("open decoder %s: %w: %w%s", codec.Name(), classOf(err, ErrInvalidInput), err, said(t.decLog))
 	}
 	t.dec = dec
 	return nil
@@ -137,7 +140,7 @@ func (t *transcoder) openEncoder() error {
 	if of := astiav.FindOutputFormat(t.spec.muxer); of != nil && of.Flags().Has(astiav.IOFormatFlagGlobalheader) {
 		enc.SetFlags(enc.Flags().Add(astiav.CodecContextFlagGlobalHeader))
 	}
-	_, detach := attach(t.o.Logger, enc.UnsafePointer())
+	encLog, detach := attach(t.o.Logger, enc.UnsafePointer())
 	t.defer_(detach)
 	var opts *astiav.Dictionary
 	if t.spec.vbrQuality > 0 && params.bitrate == 0 {
@@ -148,7 +151,13 @@ func (t *transcoder) openEncoder() error {
 		opts.Set("global_quality", strconv.Itoa(t.spec.vbrQuality*qp2lambda), 0)
 	}
 	if err := enc.Open(codec, opts); err != nil {
-		return fmt.Errorf("open encoder %s (%d Hz, %s, %d bit/s): %w: %w", codec.Name(), params.rate, params.layout, params.bitrate, ErrUnsupportedOption, err)
+		// The caller's option where there was one; else FFmpeg's encoder
+		// refusing what the source led to: its limit.
+		class := ErrUnsupportedInput
+		if t.o.SampleRate > 0 || t.o.Channels > 0 || t.o.Bitrate > 0 {
+			class = ErrUnsupportedOption
+		}
+		return fmt.Errorf("open encoder %s (%d Hz, %s, %d bit/s): %w: %w%s", codec.Name(), params.rate, params.layout, params.bitrate, class, err, said(encLog))
 	}
 	t.enc, t.params = enc, params
 	t.frameSize = enc.FrameSize()
@@ -284,7 +293,7 @@ func (t *transcoder) decodeAll() error {
 	truncated, err := t.in.packets(t.st.Index(), t.pkt, func(pkt *astiav.Packet) (bool, error) {
 		t.pktsIn++
 		if err := t.dec.SendPacket(pkt); err != nil && !errors.Is(err, astiav.ErrEagain) {
-			t.decErrors++
+			t.decodeFailed(err)
 			return true, nil
 		}
 		err := t.receiveFrames()
@@ -308,6 +317,14 @@ func (t *transcoder) decodeAll() error {
 	return t.receiveFrames()
 }
 
+// decodeFailed counts a packet the decoder rejected (and conceals).
+func (t *transcoder) decodeFailed(err error) {
+	t.decErrors++
+	if classOf(err, nil) == ErrUnsupportedInput {
+		t.decLimits++
+	}
+}
+
 func (t *transcoder) receiveFrames() error {
 	for !t.done {
 		err := t.dec.ReceiveFrame(t.frame)
@@ -315,7 +332,7 @@ func (t *transcoder) receiveFrames() error {
 			return nil
 		}
 		if err != nil {
-			t.decErrors++
+			t.decodeFailed(err)
 			return nil
 		}
 		err = t.process(t.frame)
@@ -574,7 +591,13 @@ func (t *transcoder) flush() error {
 		return err
 	}
 	if t.decErrors >= 8 && t.decErrors*2 > t.pktsIn {
-		return fmt.Errorf("%w: %d of %d audio packets failed to decode", ErrInvalidInput, t.decErrors, t.pktsIn)
+		if t.decLimits*2 >= t.decErrors {
+			// FFmpeg's limit (a feature its decoder does not implement),
+			// not corrupt input.
+			return fmt.Errorf("%w: %d of %d audio packets use what FFmpeg's %s decoder does not implement%s",
+				ErrUnsupportedInput, t.decErrors, t.pktsIn, t.dec.CodecID().Name(), said(t.decLog))
+		}
+		return fmt.Errorf("%w: %d of %d audio packets failed to decode%s", ErrInvalidInput, t.decErrors, t.pktsIn, said(t.decLog))
 	}
 	if t.written <= t.w.lead {
 		if t.w.start > 0 {
@@ -584,7 +607,10 @@ func (t *transcoder) flush() error {
 			}
 			return t.w.beyondEnd(end)
 		}
-		return fmt.Errorf("%w: no decodable audio", ErrInvalidInput)
+		if t.decLimits > 0 && t.decLimits*2 >= t.decErrors {
+			return fmt.Errorf("%w: no audio FFmpeg's %s decoder can decode%s", ErrUnsupportedInput, t.dec.CodecID().Name(), said(t.decLog))
+		}
+		return fmt.Errorf("%w: no decodable audio%s", ErrInvalidInput, said(t.decLog))
 	}
 	if err := t.encodeReady(true); err != nil {
 		return err

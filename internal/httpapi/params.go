@@ -177,6 +177,8 @@ func ParseJobParams(v url.Values) (JobParams, error) {
 			perr.add(fieldDuration, "%v", err)
 		case d == 0:
 			perr.add(fieldDuration, "must be greater than 0 (use full_audio for the whole audio)")
+		case d < extract.MinDuration:
+			perr.add(fieldDuration, "shorter than the %s minimum", timefmt.Seconds(extract.MinDuration))
 		case d > MaxDuration:
 			perr.add(fieldDuration, "longer than the %s limit", timefmt.Seconds(MaxDuration))
 		default:

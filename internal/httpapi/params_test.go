@@ -77,6 +77,21 @@ func TestParseJobParamsAll(t *testing.T) {
 	}, p.Options())
 }
 
+// TestParseJobParamsMinDuration: the shortest clip is extract.MinDuration
+// (a shorter one could hold no sample); under it is a field error at
+// submit, not a failed job.
+func TestParseJobParamsMinDuration(t *testing.T) {
+	t.Parallel()
+	p, err := ParseJobParams(url.Values{"duration": {"0.001"}})
+	require.NoError(t, err)
+	assert.Equal(t, extract.MinDuration, p.Duration)
+	_, err = ParseJobParams(url.Values{"duration": {"0.0000001"}})
+	var perr *ParamsError
+	require.ErrorAs(t, err, &perr)
+	assert.Contains(t, err.Error(), "duration")
+	assert.Contains(t, err.Error(), "minimum")
+}
+
 func TestParseJobParamsFullAudioIgnoresDuration(t *testing.T) {
 	t.Parallel()
 	for _, dur := range []string{"5", "garbage", ""} {
@@ -97,6 +112,7 @@ func TestParseJobParamsErrors(t *testing.T) {
 		{"start_time", "-1"}, {"start_time", "NaN"}, {"start_time", "Inf"}, {"start_time", "1e309"},
 		{"start_time", "abc"}, {"start_time", ""}, {"start_time", "   "}, {"start_time", "360001"},
 		{"duration", "0"}, {"duration", "0.000"}, {"duration", "-2"}, {"duration", "21601"},
+		{"duration", "0.0000001"}, {"duration", "0.0009"}, // under extract.MinDuration
 		{"output_format", "../../x"}, {"output_format", "mp4"}, {"output_format", ""},
 		{"sample_rate", "0"}, {"sample_rate", "7"}, {"sample_rate", "1000000000"}, {"sample_rate", "44101"},
 		{"channels", "0"}, {"channels", "1000"}, {"channels", "-1"},
