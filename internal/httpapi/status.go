@@ -203,7 +203,7 @@ func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request, owner stri
 		s.fail(w, r, err)
 		return
 	}
-	if acceptsEventStream(r) {
+	if r.Method == http.MethodGet && acceptsEventStream(r) { // HEAD gets the plain answer's headers
 		s.streamStatus(w, r, owner, j)
 		return
 	}

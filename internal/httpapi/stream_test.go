@@ -215,6 +215,16 @@ func TestStatusStreamAuth(t *testing.T) {
 	assert.Equal(t, "application/json", other.Header.Get("Content-Type"))
 	assert.Equal(t, http.StatusUnauthorized, get("", id).StatusCode)
 	assert.Equal(t, http.StatusUnauthorized, get("wrong", id).StatusCode)
+
+	// HEAD (which the mux routes to GET handlers) is answered at once, as
+	// for the plain status.
+	req := b.newRequest(http.MethodHead, "/job/extract/video/audio/status/"+id, nil, tokenA)
+	req.Header.Set("Accept", "text/event-stream")
+	resp, err := b.client.Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusOK, resp.StatusCode)
+	assert.Equal(t, "application/json", resp.Header.Get("Content-Type"))
 }
 
 // TestStatusStreamLimits: with 200 idle streams asked for, the per-owner
