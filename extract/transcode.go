@@ -366,6 +366,12 @@ func (t *transcoder) process(f *astiav.Frame) error {
 		switch {
 		case pts != astiav.NoPtsValue:
 			pos = t.w.pos(pts)
+			if first := t.st.StartTime(); first != astiav.NoPtsValue {
+				cp := t.st.CodecParameters()
+				if p, ok := t.w.snapped(pts, first, cp.FrameSize(), cp.SampleRate()); ok {
+					pos = p
+				}
+			}
 		case t.fromStart:
 			pos = t.w.pos(max(t.st.StartTime(), 0))
 		default:

@@ -117,6 +117,33 @@ func (w window) ticks(pos int64) int64 {
 	return rescale(w.zero+rescale(pos, w.sampleTB(), usTB), usTB, w.tb)
 }
 
+// snapped is the timeline position of a packet whose timestamp ts the
+// container may have rounded (FLV always, and Matroska by default, keep
+// milliseconds, which codec frames seldom last): the stream's packets each
+// hold frame samples at inRate, so the exact position is on the grid of
+// frames anchored at the stream's first packet, first (the continuous
+// decode's timeline). ok is false, and ts is to be taken as it is, where
+// the time base is fine enough to be exact already, or ts lies farther
+// from the grid than rounding to the time base explains (a gap, a frame of
+// another size).
+func (w window) snapped(ts, first int64, frame, inRate int) (pos int64, ok bool) {
+	tick := float64(w.tb.num) * float64(inRate) / float64(w.tb.den) // samples per tick
+	if tick <= 1 || frame <= 0 || inRate <= 0 {
+		return 0, false
+	}
+	// ts and first are each within half a tick of the truth.
+	bound := tick + 0.5
+	if float64(frame) <= 2*bound {
+		return 0, false
+	}
+	d := float64(ts-first) * tick // samples from the first packet
+	k := math.Round(d / float64(frame))
+	if math.Abs(d-k*float64(frame)) > bound {
+		return 0, false
+	}
+	return w.pos(first) + rescale(int64(k)*int64(frame), rational{1, int64(inRate)}, w.sampleTB()), true
+}
+
 // seekTarget is where to seek so that preroll of audio before the first
 // sample fed gets decoded too: a stream timestamp, or ok false when that
 // lies at or before the timeline's zero and reading from the beginning of

@@ -163,3 +163,34 @@ func TestWindowBeyondEnd(t *testing.T) {
 }
 
 func seconds(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }
+
+func TestWindowSnapped(t *testing.T) {
+	t.Parallel()
+	lim := Limits{}.withDefaults()
+	ms := rational{1, 1000}
+	at44 := newWindow(Options{Limits: lim}, 44100, ms, 0, 0, AudioTrack{})
+	at48 := newWindow(Options{Limits: lim}, 48000, ms, -23_000, 0, AudioTrack{})
+	for _, c := range []struct {
+		name        string
+		w           window
+		ts, first   int64
+		frame, rate int
+		pos         int64
+		ok          bool
+	}{
+		{"MP3 frame 100 at 26.122 ms, stored 2612 ms", at44, 2612, 0, 1152, 44100, 115200, true},
+		{"AAC frame 43, stored 998 ms", at44, 998, 0, 1024, 44100, 44032, true},
+		{"first packet before zero (-23 ms), frame 10", at44, 209, -23, 1024, 44100, -1014 + 10240, true},
+		{"output at another rate", at48, 209, -23, 1024, 44100, 0 + 11146, true},
+		{"off the grid by more than a tick: a gap", at44, 2650, 0, 1152, 44100, 0, false},
+		{"no frame size", at44, 2612, 0, 0, 44100, 0, false},
+		{"a time base finer than a sample", newWindow(Options{Limits: lim}, 44100, rational{1, 44100}, 0, 0, AudioTrack{}), 115200, 0, 1152, 44100, 0, false},
+		{"frames shorter than twice the rounding (16 samples at 8 kHz)", at44, 20, 0, 16, 8000, 0, false},
+	} {
+		pos, ok := c.w.snapped(c.ts, c.first, c.frame, c.rate)
+		assert.Equal(t, c.ok, ok, c.name)
+		if c.ok {
+			assert.Equal(t, c.pos, pos, c.name)
+		}
+	}
+}
