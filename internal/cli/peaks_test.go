@@ -96,6 +96,10 @@ func TestProbePeaks(t *testing.T) {
 	r = run(t, ctx, nil, nil, "probe", src, "--peaks", "10", "--from", "9")
 	assert.Equal(t, ExitFailure, r.code)
 	assert.Contains(t, r.stderr, "start beyond end")
+	// The same failure from standard input (read twice) is not lost.
+	r = run(t, ctx, bytes.NewReader(b), nil, "probe", "-", "--peaks", "10", "--from", "9")
+	assert.Equal(t, ExitFailure, r.code, r.stdout)
+	assert.Contains(t, r.stderr, "start beyond end")
 	r = run(t, ctx, nil, nil, "probe", src, "--peaks", "10", "--track", "2")
 	assert.Equal(t, ExitFailure, r.code)
 	assert.Contains(t, r.stderr, "track not found")

@@ -63,8 +63,8 @@ func runProbe(ctx context.Context, e *env, args []string) error {
 	case in == "-" && pf.n.n > 0:
 		// Read twice (probe, then peaks): standard input is kept in an
 		// unlinked temporary file first.
-		f, err := os.CreateTemp("", "audex-stdin-*")
-		if err != nil {
+		var f *os.File
+		if f, err = os.CreateTemp("", "audex-stdin-*"); err != nil {
 			return fail(in, err)
 		}
 		os.Remove(f.Name())
