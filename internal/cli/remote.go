@@ -165,6 +165,7 @@ func runSubmit(ctx context.Context, e *env, args []string) error {
 	wait := fs.Bool("wait", false, "wait for the job and download its result")
 	persistent := fs.Bool("persistent", false, "ask the server to keep the result instead of expiring it")
 	asJSON := fs.Bool("json", false, "print the job ID (or, with --wait, the final status) as JSON")
+	webhook := fs.String("webhook-url", "", "ask the server to POST the job's final status, signed, to `URL`")
 	pos, err := submitCmd.parse(e, fs, args)
 	if err != nil {
 		return err
@@ -192,6 +193,7 @@ func runSubmit(ctx context.Context, e *env, args []string) error {
 		Format: opts.Format, Persistent: *persistent,
 		Track: opts.Track, Language: opts.Language, SampleRate: opts.SampleRate,
 		Channels: opts.Channels, Bitrate: opts.Bitrate, Copy: opts.Copy,
+		WebhookURL: *webhook,
 	}
 	dst := *out
 	if *wait || dst != "" {

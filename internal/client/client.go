@@ -87,6 +87,9 @@ type Params struct {
 	Channels   int
 	Bitrate    int
 	Copy       extract.CopyMode
+	// WebhookURL is webhook_url: where the server POSTs the job's final
+	// status, signed (see VerifyWebhook).
+	WebhookURL string
 }
 
 // Fields returns the form fields for p (persistent goes in the query).
@@ -117,6 +120,9 @@ func (p Params) Fields() url.Values {
 	}
 	if p.Copy != "" && p.Copy != extract.CopyAuto {
 		v.Set("copy", p.Copy.String())
+	}
+	if p.WebhookURL != "" {
+		v.Set("webhook_url", p.WebhookURL)
 	}
 	return v
 }

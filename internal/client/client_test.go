@@ -21,8 +21,9 @@ import (
 func TestParamsFields(t *testing.T) {
 	t.Parallel()
 	p := Params{Start: 90250 * time.Millisecond, Duration: 2 * time.Second, Format: extract.WAV,
-		Track: 2, Language: "de", SampleRate: 16000, Channels: 1, Bitrate: 128000, Copy: extract.CopyNever}
-	assert.Equal(t, "bitrate=128000&channels=1&copy=never&duration=2&language=de&output_format=wav&sample_rate=16000&start_time=90.25&track=2", p.Fields().Encode())
+		Track: 2, Language: "de", SampleRate: 16000, Channels: 1, Bitrate: 128000, Copy: extract.CopyNever,
+		WebhookURL: "http://127.0.0.1:9/hook"}
+	assert.Equal(t, "bitrate=128000&channels=1&copy=never&duration=2&language=de&output_format=wav&sample_rate=16000&start_time=90.25&track=2&webhook_url=http%3A%2F%2F127.0.0.1%3A9%2Fhook", p.Fields().Encode())
 	// Full audio wins over a duration; zero values are left to the server.
 	assert.Equal(t, "full_audio=true", Params{Full: true, Duration: time.Second, Copy: extract.CopyAuto}.Fields().Encode())
 }
