@@ -102,7 +102,9 @@
 // lost+found aside), which it marks with a .audex-jobs file, or one already
 // marked (or holding jobs.db). A directory of other files, named as
 // Config.Dir by mistake, is refused with ErrInvalidRequest rather than
-// swept.
+// swept. Records are stored in a versioned format of their own, not as the
+// package's types: a change to Request or extract.Options does not change
+// what is on disk, and records written by earlier versions keep loading.
 //
 // The store sits behind a narrow internal interface (enqueue, claim, update,
 // get, list, remove, ping, and claimNotices and nextNotice for

@@ -31,25 +31,25 @@ var errTransition = errors.New("jobs: invalid state transition")
 // the notice is pending, claimed and settled (delivered, rejected or
 // failed) on its own, whatever the job does next (see notice).
 type record struct {
-	ID         string    `json:"id"`
-	Seq        uint64    `json:"seq"` // submission order; the queue order
-	State      State     `json:"state"`
-	Attempts   int       `json:"attempts"`
-	Crashes    int       `json:"crashes"`
-	CreatedAt  time.Time `json:"created_at"`
-	StartedAt  time.Time `json:"started_at,omitzero"`
-	FinishedAt time.Time `json:"finished_at,omitzero"`
-	ExpiresAt  time.Time `json:"expires_at,omitzero"`
-	Request    Request   `json:"request"`
-	InputBytes int64     `json:"input_bytes"`
+	ID         string
+	Seq        uint64 // submission order; the queue order
+	State      State
+	Attempts   int
+	Crashes    int
+	CreatedAt  time.Time
+	StartedAt  time.Time
+	FinishedAt time.Time
+	ExpiresAt  time.Time
+	Request    Request
+	InputBytes int64
 	// HaveInput: inputs/<id> is complete (always for uploads; for URL jobs
 	// once the download was committed).
-	HaveInput bool    `json:"have_input"`
-	Error     *Error  `json:"error,omitempty"`
-	Result    *Output `json:"result,omitempty"`
+	HaveInput bool
+	Error     *Error
+	Result    *Output
 	// Notice is the job's notification (Request.Notify), from the moment
 	// the job is final; records from before notifications have none.
-	Notice *notice `json:"notice,omitempty"`
+	Notice *notice
 
 	// position is the 1-based queue position the store computed on read.
 	position int

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"cmp"
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -137,15 +136,15 @@ func getRecord(tx *bolt.Tx, id string) (*record, error) {
 	if data == nil {
 		return nil, ErrNotFound
 	}
-	r := new(record)
-	if err := json.Unmarshal(data, r); err != nil {
+	r, err := decodeRecord(data)
+	if err != nil {
 		return nil, fmt.Errorf("jobs: decode record %s: %w", id, err)
 	}
 	return r, nil
 }
 
 func putRecord(tx *bolt.Tx, r *record) error {
-	data, err := json.Marshal(r)
+	data, err := encodeRecord(r)
 	if err != nil {
 		return fmt.Errorf("jobs: encode record %s: %w", r.ID, err)
 	}
@@ -287,8 +286,8 @@ func (s *boltStore) list() ([]*record, error) {
 			pos[string(id)] = len(pos) + 1
 		}
 		return tx.Bucket(bucketJobs).ForEach(func(k, v []byte) error {
-			r := new(record)
-			if err := json.Unmarshal(v, r); err != nil {
+			r, err := decodeRecord(v)
+			if err != nil {
 				return fmt.Errorf("jobs: decode record %s: %w", k, err)
 			}
 			r.position = pos[r.ID]

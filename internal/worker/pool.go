@@ -375,7 +375,7 @@ func (p *Pool) run(ctx context.Context, w *proc, dst, src string, opts extract.O
 	w.lastID++
 	id := w.lastID
 	progress, logger := opts.Progress, opts.Logger
-	q := request{Type: msgJob, ID: id, Src: src, Dst: dst, Options: &opts, Progress: progress != nil, LogLevel: minLevel(ctx, logger)}
+	q := request{Type: msgJob, ID: id, Src: src, Dst: dst, Options: toWireOptions(opts), Progress: progress != nil, LogLevel: minLevel(ctx, logger)}
 	if err := w.out.send(q); err != nil {
 		w.stop()
 		return nil, p.crashed(w, err), false
@@ -430,7 +430,7 @@ func (p *Pool) run(ctx context.Context, w *proc, dst, src string, opts extract.O
 			case m.Type == msgDone && m.ID == id && m.Error != nil:
 				return nil, stopped(m.Error.decode(), reason), true
 			case m.Type == msgDone && m.ID == id && m.Result != nil:
-				return m.Result, nil, true
+				return m.Result.result(), nil, true
 			default:
 				w.stop()
 				return nil, p.crashed(w, fmt.Errorf("%w: unexpected %q message (id %d) during job %d", errProtocol, m.Type, m.ID, id)), false

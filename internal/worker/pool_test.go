@@ -2,6 +2,7 @@ package worker
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -359,7 +360,7 @@ func TestPoolLifecycle(t *testing.T) {
 		// A worker that does not exit when its stdin closes, with a child
 		// that holds its pipes: Close returns only once every holder of the
 		// pipes is dead, so it must kill the whole process group.
-		script := `echo '{"type":"ready","version":1}'; sleep 120; echo done`
+		script := fmt.Sprintf(`echo '{"type":"ready","version":%d}'; sleep 120; echo done`, protocolVersion)
 		p, err := NewPool(&Config{Command: "/bin/sh", Args: []string{"-c", script}, Size: 1, CancelGrace: 100 * time.Millisecond, Logger: slogToTest(t)})
 		require.NoError(t, err)
 		start := time.Now()

@@ -28,7 +28,14 @@ import (
 // A worker runs one job at a time; the parent sends the next job only after
 // the previous one's "done". Closing the worker's stdin cancels any running
 // job and ends the worker.
-const protocolVersion = 1
+//
+// The messages are the protocol's own types, apart from the library's:
+// options and result travel as wireOptions and wireResult, converted in
+// one place (toWireOptions and friends), so that a change to
+// extract.Options or extract.Result changes the protocol only on purpose,
+// with protocolVersion. A parent refuses a worker of another version.
+// Version 2: the wire types (version 1 sent extract's types as they were).
+const protocolVersion = 2
 
 // maxLine bounds one protocol line. Replies are small; a longer line means a
 // broken or compromised worker, never a reason to buffer without end.
@@ -45,12 +52,12 @@ const (
 
 // request is a parent → worker message.
 type request struct {
-	Type     string           `json:"type"`
-	ID       uint64           `json:"id"`
-	Src      string           `json:"src,omitempty"`
-	Dst      string           `json:"dst,omitempty"`
-	Options  *extract.Options `json:"options,omitempty"`
-	Progress bool             `json:"progress,omitempty"`
+	Type     string       `json:"type"`
+	ID       uint64       `json:"id"`
+	Src      string       `json:"src,omitempty"`
+	Dst      string       `json:"dst,omitempty"`
+	Options  *wireOptions `json:"options,omitempty"`
+	Progress bool         `json:"progress,omitempty"`
 	// LogLevel, when set, asks for the job's log records (Options.Logger)
 	// at this level and above.
 	LogLevel *slog.Level `json:"log_level,omitempty"`
@@ -76,8 +83,8 @@ type reply struct {
 	Attrs []logAttr  `json:"attrs,omitempty"`
 
 	// done
-	Result *extract.Result `json:"result,omitempty"`
-	Error  *wireError      `json:"error,omitempty"`
+	Result *wireResult `json:"result,omitempty"`
+	Error  *wireError  `json:"error,omitempty"`
 }
 
 // logAttr is one attribute of a forwarded log record.

@@ -132,7 +132,7 @@ func (j *servedJob) run(ctx context.Context, out *lineWriter, fn extractFunc, q 
 	defer close(j.done)
 	var opts extract.Options
 	if q.Options != nil {
-		opts = *q.Options
+		opts = q.Options.options()
 	}
 	if q.LogLevel != nil {
 		opts.Logger = slog.New(&logHandler{out: out, id: q.ID, level: *q.LogLevel})
@@ -155,5 +155,5 @@ func (j *servedJob) run(ctx context.Context, out *lineWriter, fn extractFunc, q 
 	if err != nil {
 		res = nil
 	}
-	j.outcome = reply{Type: msgDone, ID: q.ID, Result: res, Error: encodeError(err)}
+	j.outcome = reply{Type: msgDone, ID: q.ID, Result: toWireResult(res), Error: encodeError(err)}
 }

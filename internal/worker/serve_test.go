@@ -155,7 +155,7 @@ func TestServe(t *testing.T) {
 			return &extract.Result{Format: extract.WAV, Duration: 3 * time.Second, Bytes: 42}, nil
 		})
 		s.send(t, request{Type: msgJob, ID: 7, Src: "/in.mp4", Dst: "/out.wav", Progress: true,
-			Options: &extract.Options{Format: extract.WAV, Start: time.Second, Limits: extract.Limits{MaxStreams: 5}}})
+			Options: toWireOptions(extract.Options{Format: extract.WAV, Start: time.Second, Limits: extract.Limits{MaxStreams: 5}})})
 		for i := 1; i <= 3; i++ {
 			m := s.next(t)
 			assert.Equal(t, reply{Type: msgProgress, ID: 7, Done: time.Duration(i) * time.Second, Total: 3 * time.Second}, m)
@@ -165,7 +165,7 @@ func TestServe(t *testing.T) {
 		assert.Equal(t, uint64(7), m.ID)
 		assert.Nil(t, m.Error)
 		require.NotNil(t, m.Result)
-		assert.Equal(t, extract.Result{Format: extract.WAV, Duration: 3 * time.Second, Bytes: 42}, *m.Result)
+		assert.Equal(t, extract.Result{Format: extract.WAV, Duration: 3 * time.Second, Bytes: 42}, *m.Result.result())
 		assert.Equal(t, "/in.mp4", gotSrc)
 		assert.Equal(t, "/out.wav", gotDst)
 		assert.Equal(t, extract.WAV, gotOpts.Format)
