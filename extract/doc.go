@@ -60,6 +60,11 @@
 // zero is the start of the file, audio that starts after the video starts
 // late on it, and the audio is what FFmpeg decodes continuously from the
 // beginning (skip-samples side data, edit lists and Opus pre-skip honoured).
+// An Opus track starts at its first played sample: the pre-skip before it
+// (Ogg's header, Matroska's CodecDelay) moves neither the file's zero nor
+// the track's start. Packet times a container rounded to the millisecond
+// (FLV, Matroska) are put back on the codec's frame grid, so a cut at any
+// start is the continuous decode from that sample.
 // The first output sample is the source sample at Start, and the output
 // holds exactly Duration × rate samples as a standard decoder plays the file
 // back. Encoder priming is signalled where the container can carry it (the

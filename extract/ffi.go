@@ -21,6 +21,9 @@ package extract
 //}
 //static int audex_has_delay(AVCodecContext *c) { return (c->codec->capabilities & AV_CODEC_CAP_DELAY) != 0; }
 //static void audex_flush(AVCodecContext *c) { avcodec_flush_buffers(c); }
+//static int audex_initial_padding_par(AVCodecParameters *p) { return p->initial_padding; }
+//static int audex_trailing_padding_par(AVCodecParameters *p) { return p->trailing_padding; }
+//static int audex_seek_preroll_par(AVCodecParameters *p) { return p->seek_preroll; }
 //static int audex_set_pkt_timebase(AVCodecContext *c, int num, int den) {
 //	c->pkt_timebase = (AVRational){num, den};
 //	return 0;
@@ -64,6 +67,25 @@ import (
 
 func initialPadding(cc *astiav.CodecContext) int {
 	return int(C.audex_initial_padding((*C.AVCodecContext)(cc.UnsafePointer())))
+}
+
+// codecParPtr is cp's C address: go-astiav v0.39.0's CodecParameters holds
+// exactly that pointer as its only field (TestStreamStart fails if the
+// layout changes).
+func codecParPtr(cp *astiav.CodecParameters) *C.AVCodecParameters {
+	return *(**C.AVCodecParameters)(unsafe.Pointer(cp))
+}
+
+// initialPaddingOf is the samples a stream's decoding starts with that are
+// not played (Opus's pre-skip, Matroska's CodecDelay, at the codec's rate).
+func initialPaddingOf(cp *astiav.CodecParameters) int {
+	return int(C.audex_initial_padding_par(codecParPtr(cp)))
+}
+
+// seekPrerollOf is how many samples a decoder needs before the first one
+// wanted after a seek (Matroska's SeekPreRoll, Ogg Opus's 80 ms).
+func seekPrerollOf(cp *astiav.CodecParameters) int {
+	return int(C.audex_seek_preroll_par(codecParPtr(cp)))
 }
 
 func profileName(id astiav.CodecID, p astiav.Profile) string {

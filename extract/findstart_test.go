@@ -50,3 +50,26 @@ func TestFindStartHoldsAudio(t *testing.T) {
 		assert.Equal(t, want.Samples, wav(src, Limits{ProbeSize: c.probeSize}).Samples, "probe size %d", lim.ProbeSize)
 	}
 }
+
+// TestStreamStart: an Opus track in Matroska starts at its first played
+// sample, not at the pre-skip packet the demuxer dates CodecDelay earlier;
+// the codec parameters audex reads through unsafe (initial padding, seek
+// pre-roll) are Matroska's CodecDelay and SeekPreRoll.
+func TestStreamStart(t *testing.T) {
+	t.Parallel()
+	for _, c := range []testmedia.Spec{{Container: "webm", Seconds: 2}, {Container: "opus", Seconds: 2}} {
+		in, err := openInput(context.Background(), source{path: testmedia.Video(t, c)}, Limits{}.withDefaults(), nil)
+		require.NoError(t, err)
+		for _, s := range in.fc.Streams() {
+			cp := s.CodecParameters()
+			if cp.CodecID() != astiav.CodecIDOpus {
+				continue
+			}
+			assert.Equal(t, 312, initialPaddingOf(cp), "%s: libopus's pre-skip", c.Container)
+			assert.Equal(t, 3840, seekPrerollOf(cp), "%s: 80 ms", c.Container)
+			assert.Equal(t, int64(0), streamStart(in.fc, s), "%s: the first played sample", c.Container)
+		}
+		assert.Equal(t, int64(0), in.t0, "%s: the timeline starts with the audio played, not its pre-skip", c.Container)
+		in.close()
+	}
+}

@@ -260,7 +260,27 @@ func openInput(ctx context.Context, src source, lim Limits, lg *slog.Logger) (_ 
 	return in, nil
 }
 
-// findStart sets t0, the earliest start of any stream. FFmpeg only dates an
+// streamStart is where a stream's played audio or video begins, in its
+// time base, or NoPtsValue when unknown: FFmpeg's start time, but for Opus
+// in Matroska, whose first packet the demuxer dates CodecDelay (the
+// pre-skip) before the first sample played (the Ogg demuxer counts the
+// pre-skip in already), the time of that first played sample. The skipped
+// samples are never heard, so they pull neither the timeline's zero nor the
+// track's start earlier. The demuxer subtracts CodecDelay rounded to the
+// time base, and the decoder adds the pre-skip rounded the same way to the
+// frame it trims: the sum is the first frame's time, exactly the block
+// time the muxer wrote.
+func streamStart(fc *astiav.FormatContext, st *astiav.Stream) int64 {
+	start := st.StartTime()
+	cp := st.CodecParameters()
+	if start == astiav.NoPtsValue || cp.CodecID() != astiav.CodecIDOpus || cp.SampleRate() <= 0 ||
+		!strings.Contains(fc.InputFormat().Name(), "matroska") {
+		return start
+	}
+	return start + astiav.RescaleQ(int64(initialPaddingOf(cp)), astiav.NewRational(1, cp.SampleRate()), st.TimeBase())
+}
+
+// findStart sets t0, the earliest start of any stream (see streamStart). FFmpeg only dates an
 // H.264 stream after decoding a few of its frames, which audex never does;
 // for those streams it reads the first packets' timestamps itself, keeping
 // the audio packets it reads on the way for readFrame, up to maxHeld bytes
@@ -276,9 +296,30 @@ func (in *input) findStart(maxHeld int64) error {
 	first := map[int]int64{}
 	seen := map[int]int{}
 	streams := fc.Streams()
+	adjusted := false
 	for _, s := range streams {
 		if s.CodecParameters().CodecID() == astiav.CodecIDH264 {
 			first[s.Index()] = math.MaxInt64
+		}
+		if st := s.StartTime(); st != astiav.NoPtsValue && streamStart(fc, s) != st {
+			adjusted = true
+		}
+	}
+	if adjusted {
+		// FFmpeg's start is the earliest packet, pre-skip included (and
+		// FFmpeg gives that start to the H.264 streams it could not date,
+		// which are dated below).
+		in.t0 = math.MaxInt64
+		for _, s := range streams {
+			if _, h264 := first[s.Index()]; h264 {
+				continue
+			}
+			if st := streamStart(fc, s); st != astiav.NoPtsValue {
+				in.t0 = min(in.t0, astiav.RescaleQ(st, s.TimeBase(), usTB))
+			}
+		}
+		if in.t0 == math.MaxInt64 {
+			in.t0 = 0
 		}
 	}
 	if len(first) == 0 {

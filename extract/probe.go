@@ -98,7 +98,7 @@ func audioTracks(fc *astiav.FormatContext, t0 int64) []AudioTrack {
 				t.Title = e.Value()
 			}
 		}
-		if st := s.StartTime(); st != astiav.NoPtsValue {
+		if st := streamStart(fc, s); st != astiav.NoPtsValue {
 			t.Start = time.Duration(astiav.RescaleQ(st, s.TimeBase(), usTB)-t0) * time.Microsecond
 		}
 		if d := s.Duration(); d > 0 && d != astiav.NoPtsValue {

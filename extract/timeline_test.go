@@ -88,3 +88,57 @@ func TestMillisecondTimestamps(t *testing.T) {
 		})
 	}
 }
+
+// TestOneTimelineWhateverTheStart: for every codec whose decoder has a
+// delay or drops samples at the start (Opus's pre-skip, AAC's and MP3's
+// priming, Vorbis's first block), a cut at any start (0, either side of
+// where seeking begins, mid-file, near the end) is FFmpeg's continuous
+// decode of the same file from that sample, and the whole file is exactly
+// the continuous decode.
+func TestOneTimelineWhateverTheStart(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		name string
+		testmedia.Spec
+		tol float64 // see TestMillisecondTimestamps; Opus converges to float precision
+	}{
+		{"webm-opus", testmedia.Spec{Container: "webm", Seconds: 8}, 0.001},
+		{"mkv-opus", testmedia.Spec{Container: "mkv", AudioCodec: "libopus", Seconds: 8}, 0.001},
+		{"ogg-opus", testmedia.Spec{Container: "opus", Seconds: 8}, 0.001},
+		{"mp4-aac", testmedia.Spec{Container: "mp4", Seconds: 8}, 0.1},
+		{"avi-mp3", testmedia.Spec{Container: "avi", Seconds: 8}, 2.0 / 32768},
+		{"ogg-vorbis", testmedia.Spec{Container: "ogg", Seconds: 8}, 2.0 / 32768},
+		{"mkv-vorbis", testmedia.Spec{Container: "mkv", AudioCodec: "libvorbis", Seconds: 8}, 2.0 / 32768},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			src := testmedia.Video(t, c.Spec)
+			info, err := extract.ProbeFile(context.Background(), src, nil)
+			require.NoError(t, err)
+			cont := testmedia.Decode(t, src)
+			// The fixtures' timeline starts at 0 with the video and the
+			// signal: the continuous decode's first sample is at its first
+			// frame's time (3 ms for Vorbis in Matroska, whose first packet
+			// decodes to nothing; 0 after Opus's pre-skip).
+			trackStart := seconds(cont.StartPTS)
+			if c.AudioCodec == "libopus" || c.Container == "webm" || c.Container == "opus" {
+				assert.Equal(t, trackStart, info.AudioTracks[0].Start, "Probe dates the Opus track at its first played sample")
+			}
+
+			whole := filepath.Join(t.TempDir(), "whole.wav")
+			res, err := extract.ExtractFile(context.Background(), whole, src, &extract.Options{Start: trackStart, Copy: extract.CopyNever})
+			require.NoError(t, err)
+			got := testmedia.Decode(t, whole)
+			t.Logf("%s: whole track %d samples, continuous decode %d; track starts at %v", c.name, got.Frames(), cont.Frames(), trackStart)
+			assert.Equal(t, cont.Frames(), got.Frames(), "the whole track is the continuous decode's length")
+			assert.Equal(t, res.Samples, int64(got.Frames()))
+
+			for _, start := range []float64{0, 0.05, 0.2999, 0.3001, 0.32, 0.33, 0.41, 3.2109, 5.4321, c.Seconds - 0.6} {
+				lag, diff := continuousLag(t, src, cont, trackStart, start, 0.25)
+				t.Logf("%s start %.4f s: %+.2f samples, samples within %.4f", c.name, start, lag, diff)
+				assert.InDelta(t, 0, lag, 1.0, "start %.4f s: cut vs continuous decode", start)
+				assert.Less(t, diff, c.tol, "start %.4f s: the continuous decode's samples", start)
+			}
+		})
+	}
+}

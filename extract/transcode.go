@@ -251,8 +251,17 @@ func (t *transcoder) freeResampler() {
 // what a cut at its start does. Decoding from the beginning is the fallback
 // whenever the demuxer cannot land early enough.
 func (t *transcoder) seek() error {
-	ts, ok := t.w.seekTarget(preroll)
-	if !ok {
+	cp := t.st.CodecParameters()
+	pre := preroll
+	if n := seekPrerollOf(cp); n > 0 && cp.SampleRate() > 0 {
+		pre = max(pre, durationOf(int64(n), cp.SampleRate()))
+	}
+	ts, ok := t.w.seekTarget(pre)
+	if !ok || (t.w.coarse(cp.SampleRate()) && cp.CodecID() == astiav.CodecIDVorbis) {
+		// Vorbis packets last 64 to 1024 samples: after a seek in a
+		// container that dates them in milliseconds (Matroska), no grid
+		// puts the landing packet back to the sample. The only exact
+		// anchor is the first packet, and decoding starts there.
 		t.fromStart = true
 		return nil
 	}
@@ -263,6 +272,23 @@ func (t *transcoder) seek() error {
 		return t.rewind()
 	}
 	return nil
+}
+
+// frameGrid is the step, in samples, of the times a stream's packets can
+// start at: for Opus, whose packets last any multiple of 2.5 ms, 2.5 ms;
+// none for Vorbis (64 to 1024 samples); else the frame size the container
+// declares or, where it declares none (AC-3 and FLAC in Matroska, WMA),
+// that of the decoded frame f. snapped checks the grid against the times.
+func frameGrid(cp *astiav.CodecParameters, f *astiav.Frame) int {
+	switch {
+	case cp.CodecID() == astiav.CodecIDOpus:
+		return cp.SampleRate() / 400
+	case cp.CodecID() == astiav.CodecIDVorbis:
+		return 0
+	case cp.FrameSize() > 0:
+		return cp.FrameSize()
+	}
+	return f.NbSamples()
 }
 
 // rewind restarts decoding at the first packet of the stream.
@@ -366,9 +392,9 @@ func (t *transcoder) process(f *astiav.Frame) error {
 		switch {
 		case pts != astiav.NoPtsValue:
 			pos = t.w.pos(pts)
-			if first := t.st.StartTime(); first != astiav.NoPtsValue {
+			if first := streamStart(t.in.fc, t.st); first != astiav.NoPtsValue {
 				cp := t.st.CodecParameters()
-				if p, ok := t.w.snapped(pts, first, cp.FrameSize(), cp.SampleRate()); ok {
+				if p, ok := t.w.snapped(pts, first, frameGrid(cp, f), cp.SampleRate()); ok {
 					pos = p
 				}
 			}

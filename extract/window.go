@@ -127,13 +127,8 @@ func (w window) ticks(pos int64) int64 {
 // from the grid than rounding to the time base explains (a gap, a frame of
 // another size).
 func (w window) snapped(ts, first int64, frame, inRate int) (pos int64, ok bool) {
-	tick := float64(w.tb.num) * float64(inRate) / float64(w.tb.den) // samples per tick
-	if tick <= 1 || frame <= 0 || inRate <= 0 {
-		return 0, false
-	}
-	// ts and first are each within half a tick of the truth.
-	bound := tick + 0.5
-	if float64(frame) <= 2*bound {
+	tick, bound, grid := w.grid(frame, inRate)
+	if !grid {
 		return 0, false
 	}
 	d := float64(ts-first) * tick // samples from the first packet
@@ -142,6 +137,25 @@ func (w window) snapped(ts, first int64, frame, inRate int) (pos int64, ok bool)
 		return 0, false
 	}
 	return w.pos(first) + rescale(int64(k)*int64(frame), rational{1, int64(inRate)}, w.sampleTB()), true
+}
+
+// grid says how a stream's timestamps, at inRate with frames of frame
+// samples, relate to its samples: tick is the samples per tick of the time
+// base; where a tick is longer than a sample, bound is how far rounding
+// can put a timestamp from the truth (ts and the anchor each half a tick,
+// and half a sample) and grid whether frames are long enough for snapped
+// to tell which one a timestamp means.
+func (w window) grid(frame, inRate int) (tick, bound float64, grid bool) {
+	tick = float64(w.tb.num) * float64(inRate) / float64(w.tb.den)
+	bound = tick + 0.5
+	return tick, bound, tick > 1 && inRate > 0 && float64(frame) > 2*bound
+}
+
+// coarse reports a time base whose ticks are longer than a sample at
+// inRate: timestamps in it may have been rounded.
+func (w window) coarse(inRate int) bool {
+	tick, _, _ := w.grid(0, inRate)
+	return tick > 1
 }
 
 // seekTarget is where to seek so that preroll of audio before the first

@@ -23,7 +23,8 @@ type Audio struct {
 	Format   string // demuxer name
 	// Samples are interleaved float32.
 	Samples []float32
-	// StartPTS is the first frame's timestamp in seconds.
+	// StartPTS is the first frame's timestamp in seconds: where the decoded
+	// audio starts, after any samples the decoder dropped (Opus's pre-skip).
 	StartPTS float64
 }
 
@@ -72,6 +73,7 @@ func DecodeFile(path string) (*Audio, error) {
 	if err := st.CodecParameters().ToCodecContext(dec); err != nil {
 		return nil, err
 	}
+	setPktTimebase(dec, st.TimeBase())
 	if err := dec.Open(codec, nil); err != nil {
 		return nil, err
 	}

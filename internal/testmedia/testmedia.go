@@ -105,7 +105,8 @@ func Signal(t float64) float64 {
 
 // Spec describes a generated video fixture.
 type Spec struct {
-	// Container is the file extension: mp4, mov, mkv, webm, flv, avi, 3gp, ts.
+	// Container is the file extension: mp4, mov, mkv, webm, flv, avi, 3gp,
+	// ts, or, audio only, ogg (Vorbis) and opus (Opus in Ogg).
 	Container string
 	// Seconds of media. Defaults to 4.
 	Seconds float64
@@ -146,6 +147,12 @@ func Video(t testing.TB, s Spec) string {
 		vcodec, acodec, rate, ch = "h263", "libopencore_amrnb", 8000, 1
 	case "ts":
 		vcodec, acodec = "libopenh264", "mp2"
+	case "ogg", "opus": // audio only
+		vcodec, acodec = "", "libvorbis"
+		if s.Container == "opus" {
+			acodec = "libopus"
+		}
+		s.NoVideo = true
 	default:
 		t.Fatalf("testmedia: unknown container %q", s.Container)
 	}
