@@ -43,6 +43,13 @@ type Config struct {
 	SweepInterval time.Duration
 	// Extractor runs the extractions. Defaults to InProcess{}.
 	Extractor Extractor
+	// Blobs keeps the jobs' inputs and results. Defaults to
+	// NewDiskBlobs(Dir): files in Dir's inputs/ and results/. With a store
+	// elsewhere (S3), Dir keeps the job store and the node's temporary
+	// files only: inputs are put into Blobs before a submission returns
+	// and downloaded to Dir's tmp/ to be extracted, and results are put
+	// there once extracted.
+	Blobs Blobs
 	// Fetcher downloads the inputs of URL jobs. Without one, SubmitURL
 	// fails with ErrInvalidRequest.
 	Fetcher Fetcher

@@ -214,7 +214,7 @@ func TestCrashRecovery(t *testing.T) {
 			entries, err := os.ReadDir(filepath.Join(dir, resultsDir, id))
 			require.NoError(t, err)
 			assert.Len(t, entries, 1, "job %s", id)
-			f, _, err := m.OpenResult(id)
+			f, _, err := m.OpenResult(context.Background(), id)
 			require.NoError(t, err)
 			assert.Equal(t, "audio:"+id, readAll(t, f))
 			f.Close()

@@ -7,7 +7,7 @@
 //	...
 //	job, err := m.SubmitFile(ctx, "upload.mp4", jobs.Request{Options: extract.Options{Format: extract.M4A}})
 //	job, err = m.Wait(ctx, job.ID)
-//	f, job, err := m.OpenResult(job.ID)
+//	f, job, err := m.OpenResult(ctx, job.ID)
 //
 // A job is queued, then running (stages fetching, probing, extracting,
 // storing), then succeeded, failed or canceled; a succeeded job that is not
@@ -113,4 +113,14 @@
 // distributed engine (for example a PostgreSQL table used as a queue with
 // leases, and results on shared storage) can replace the embedded one
 // without changing this package's API. No such backend exists yet.
+//
+// Inputs and results are blobs (Config.Blobs), apart from the records: by
+// default files of the data directory (NewDiskBlobs), else any store
+// behind the Blobs interface, such as an S3 bucket every machine reaches.
+// Either way a submission returns only once its input is put durably in
+// the blobs and its record is committed, and a result is put there before
+// the job is recorded succeeded; on a failure of either, nothing of the
+// job is left. The extraction reads and writes local files in the data
+// directory's tmp/ when the blobs are elsewhere. The package blobtest is
+// the conformance suite every Blobs passes.
 package jobs

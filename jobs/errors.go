@@ -28,8 +28,8 @@ var (
 	// ErrNotReady: the job has no result to open: it has not succeeded (yet).
 	ErrNotReady = errors.New("jobs: job has no result")
 	// ErrUnavailable: the store could not be written or read, or the data
-	// directory could not take the input. Nothing was acknowledged; the
-	// caller may retry later (HTTP 503).
+	// directory or the blobs (Config.Blobs) could not take the input.
+	// Nothing was acknowledged; the caller may retry later (HTTP 503).
 	ErrUnavailable = errors.New("jobs: store unavailable")
 	// ErrWorkerCrashed: an Extractor returns an error wrapping this when the
 	// worker (process) running the extraction died. Such a job is retried

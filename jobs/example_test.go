@@ -45,7 +45,7 @@ func Example() {
 	if job.State != jobs.StateSucceeded {
 		log.Fatalf("job %s: %v", job.State, job.Error)
 	}
-	f, job, err := m.OpenResult(job.ID)
+	f, job, err := m.OpenResult(context.Background(), job.ID)
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -27,19 +27,15 @@ const (
 	tmpFetch    = ".fetch"
 	tmpOutput   = ".out"
 	tmpInCopied = ".copy"
+	tmpStaged   = ".in"  // a submitted input on its way into the blobs
+	tmpSource   = ".src" // an input downloaded from the blobs to be extracted
 )
-
-func (m *Manager) inputPath(id string) string { return filepath.Join(m.dir, inputsDir, id) }
 
 func (m *Manager) tmpPath(id, suffix string) string {
 	return filepath.Join(m.dir, tmpDir, id+suffix)
 }
 
 func resultName(f extract.Format) string { return resultStem + f.Extension() }
-
-func (m *Manager) resultPath(id string, f extract.Format) string {
-	return filepath.Join(m.dir, resultsDir, id, resultName(f))
-}
 
 // syncDir makes a directory's entries (a rename into it) durable.
 func syncDir(dir string) error {

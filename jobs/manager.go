@@ -22,12 +22,12 @@ var errShutdown = errors.New("jobs: manager shutting down")
 // Manager runs extraction jobs from a durable queue. It is safe for
 // concurrent use.
 type Manager struct {
-	cfg     Config
-	log     *slog.Logger
-	dir     string
-	store   *watchedStore
-	results *os.Root
-	link    linkFunc // os.Link; tests refuse it to take the copy path
+	cfg   Config
+	log   *slog.Logger
+	dir   string
+	store *watchedStore
+	blobs Blobs
+	link  linkFunc // os.Link; tests refuse it to take the copy path
 
 	runCtx   context.Context // parent of every job's context
 	stopRuns context.CancelCauseFunc
@@ -109,16 +109,19 @@ func New(cfg Config) (*Manager, error) {
 
 // newManager recovers st and starts the manager on it.
 func newManager(cfg Config, dir string, st store) (*Manager, error) {
-	results, err := os.OpenRoot(filepath.Join(dir, resultsDir))
-	if err != nil {
-		return nil, fmt.Errorf("jobs: data directory: %w", err)
+	blobs := cfg.Blobs
+	if blobs == nil {
+		var err error
+		if blobs, err = NewDiskBlobs(dir); err != nil {
+			return nil, err
+		}
 	}
 	m := &Manager{
 		cfg:       cfg,
 		log:       cfg.Logger,
 		dir:       dir,
 		store:     &watchedStore{store: st},
-		results:   results,
+		blobs:     blobs,
 		link:      os.Link,
 		stop:      make(chan struct{}),
 		wake:      make(chan struct{}, 1),
@@ -129,7 +132,6 @@ func newManager(cfg Config, dir string, st store) (*Manager, error) {
 		done:      make(chan struct{}),
 	}
 	if err := m.recoverJobs(); err != nil {
-		results.Close()
 		return nil, err
 	}
 	m.runCtx, m.stopRuns = context.WithCancelCause(context.Background())
@@ -314,44 +316,80 @@ func (m *Manager) submit(req *Request, isURL bool, fn func() (Job, error)) (Job,
 
 func (m *Manager) submitFile(ctx context.Context, path string, req Request) (Job, error) {
 	id := newID()
-	in, err := adopt(ctx, path, m.inputPath(id), m.tmpPath(id, tmpInCopied), req.MoveInput, m.link)
+	stage := m.tmpPath(id, tmpStaged)
+	in, err := adopt(ctx, path, stage, m.tmpPath(id, tmpInCopied), req.MoveInput, m.link)
 	if err != nil {
 		return Job{}, err
 	}
-	job, err := m.enqueue(id, req, in.size)
+	job, err := m.enqueueWith(ctx, id, req, in.size, stage)
 	if err != nil {
 		in.undo()
 		return Job{}, err
 	}
+	os.Remove(stage)
 	in.done()
 	return job, nil
 }
 
 func (m *Manager) submitReader(ctx context.Context, r io.Reader, req Request) (Job, error) {
 	id := newID()
-	tmp, dst := m.tmpPath(id, tmpUpload), m.inputPath(id)
+	tmp := m.tmpPath(id, tmpUpload)
 	n, err := spool(ctx, tmp, r)
 	if err != nil {
 		return Job{}, err
 	}
+	defer os.Remove(tmp)
 	if n == 0 {
-		os.Remove(tmp)
 		return Job{}, fmt.Errorf("%w: empty input", ErrInvalidRequest)
 	}
-	if err = os.Rename(tmp, dst); err == nil {
-		err = syncDir(filepath.Dir(dst))
-	}
-	if err != nil {
-		os.Remove(tmp)
-		os.Remove(dst)
-		return Job{}, fmt.Errorf("%w: take input: %w", ErrUnavailable, err)
+	return m.enqueueWith(ctx, id, req, n, tmp)
+}
+
+// enqueueWith puts the input at path into the blobs and records the job.
+// On error neither is left: a job is acknowledged only once both its input
+// and its record are durable.
+func (m *Manager) enqueueWith(ctx context.Context, id string, req Request, n int64, path string) (Job, error) {
+	if err := m.blobs.Put(ctx, inputKey(id), path); err != nil {
+		m.deleteBlob(inputKey(id))
+		if ctx.Err() != nil {
+			return Job{}, fmt.Errorf("jobs: store input: %w", ctx.Err())
+		}
+		return Job{}, fmt.Errorf("%w: store input: %w", ErrUnavailable, err)
 	}
 	job, err := m.enqueue(id, req, n)
 	if err != nil {
-		os.Remove(dst)
+		m.deleteBlob(inputKey(id))
 		return Job{}, err
 	}
 	return job, nil
+}
+
+// blobTimeout bounds the blob operations that no caller's context bounds:
+// deletions, and opening a result.
+const blobTimeout = time.Minute
+
+// deleteBlob removes a blob, logging a failure: what a deletion leaves
+// behind, the next start's sweep of orphans removes.
+func (m *Manager) deleteBlob(key string) {
+	ctx, cancel := context.WithTimeout(context.Background(), blobTimeout)
+	defer cancel()
+	if err := m.blobs.Delete(ctx, key); err != nil {
+		m.log.Error("deleting a blob failed", "key", key, "err", err)
+	}
+}
+
+// deleteResults removes every result blob of a job.
+func (m *Manager) deleteResults(id string) {
+	ctx, cancel := context.WithTimeout(context.Background(), blobTimeout)
+	defer cancel()
+	bs, err := m.blobs.List(ctx, resultsKey(id))
+	if err != nil {
+		m.log.Error("listing a job's results failed", "job", id, "err", err)
+		return
+	}
+	for _, b := range bs {
+		m.deleteBlob(b.Key)
+	}
 }
 
 // get reads a record that readers may still see.
@@ -441,7 +479,7 @@ func (m *Manager) view(r *record, now time.Time) Job {
 		out := *r.Result
 		j.Progress = 1
 		if j.State == StateSucceeded {
-			out.Path = m.resultPath(r.ID, out.Format)
+			out.Path = localPath(m.blobs, resultKey(r.ID, resultName(out.Format)))
 		}
 		j.Result = &out
 	}
@@ -479,7 +517,7 @@ func (m *Manager) cancel(id string, now time.Time) (*record, error) {
 			if err != nil {
 				return storeErr(err)
 			}
-			os.Remove(m.inputPath(id))
+			m.deleteBlob(inputKey(id))
 			m.log.Info("job canceled", "job", id, "state", StateQueued)
 			m.notify()
 		case StateRunning:
@@ -556,18 +594,19 @@ func (m *Manager) Delete(id string) error {
 }
 
 func (m *Manager) removeFiles(id string) {
-	os.Remove(m.inputPath(id))
-	os.RemoveAll(filepath.Join(m.dir, resultsDir, id))
-	for _, s := range []string{tmpUpload, tmpFetch, tmpOutput, tmpInCopied} {
+	m.deleteBlob(inputKey(id))
+	m.deleteResults(id)
+	for _, s := range []string{tmpUpload, tmpFetch, tmpOutput, tmpInCopied, tmpStaged, tmpSource} {
 		os.Remove(m.tmpPath(id, s))
 	}
 }
 
-// OpenResult opens a succeeded job's result file for reading. It fails with
-// ErrExpired once the result has passed its retention, and ErrNotReady
-// before the job succeeded (or when it failed). The file is opened through
-// an os.Root on the results directory.
-func (m *Manager) OpenResult(id string) (*os.File, Job, error) {
+// OpenResult opens a succeeded job's result for reading (and seeking: an
+// HTTP server serves ranges of it). It fails with ErrExpired once the
+// result has passed its retention, and ErrNotReady before the job
+// succeeded (or when it failed). The result is read from Config.Blobs: on
+// the default disk, through an os.Root on the data directory.
+func (m *Manager) OpenResult(ctx context.Context, id string) (Blob, Job, error) {
 	j, err := m.Get(id)
 	if err != nil {
 		return nil, Job{}, err
@@ -579,10 +618,10 @@ func (m *Manager) OpenResult(id string) (*os.File, Job, error) {
 	default:
 		return nil, j, fmt.Errorf("%w: job is %s", ErrNotReady, j.State)
 	}
-	var f *os.File
+	var f Blob
 	err = m.use(func() error {
 		var err error
-		f, err = m.results.Open(id + "/" + resultName(j.Result.Format))
+		f, err = m.blobs.Open(ctx, resultKey(id, resultName(j.Result.Format)))
 		return err
 	})
 	if errors.Is(err, fs.ErrNotExist) {
@@ -653,7 +692,6 @@ func (m *Manager) finish() error {
 		m.life.Lock()
 		m.closed = true
 		m.finishErr = m.store.close()
-		m.results.Close()
 		m.life.Unlock()
 		close(m.done)
 		m.notify()
@@ -664,9 +702,9 @@ func (m *Manager) finish() error {
 
 // Ready reports whether the manager can take jobs now, for a readiness
 // check: it is open (else ErrClosed), its store can be read and, after a
-// write to it failed, written (it probes with a write only then), and the
-// data directory has more than Config.MinFreeBytes free (else
-// ErrUnavailable wrapping syscall.ENOSPC).
+// write to it failed, written (it probes with a write only then), its
+// blobs answer (ErrUnavailable), and the data directory has more than
+// Config.MinFreeBytes free (else ErrUnavailable wrapping syscall.ENOSPC).
 func (m *Manager) Ready() error {
 	if err := m.checkOpen(); err != nil {
 		return err
@@ -678,8 +716,24 @@ func (m *Manager) Ready() error {
 		if err := m.store.writable(); err != nil {
 			return storeErr(err)
 		}
+		if err := m.blobsAnswer(); err != nil {
+			return err
+		}
 		return m.roomFor(0)
 	})
+}
+
+// readyKey is a key no blob has: asking for it is a round trip to the
+// blobs that finds nothing when they are up.
+const readyKey = ".ready"
+
+func (m *Manager) blobsAnswer() error {
+	ctx, cancel := context.WithTimeout(context.Background(), blobTimeout)
+	defer cancel()
+	if _, err := m.blobs.Stat(ctx, readyKey); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("%w: blobs: %w", ErrUnavailable, err)
+	}
+	return nil
 }
 
 // Stats is a snapshot of the manager's load.

@@ -34,7 +34,7 @@ func TestExpiry(t *testing.T) {
 
 		b.clock.Set(t0.Add(14*time.Minute + 59*time.Second))
 		b.m.sweep()
-		f, j, err := b.m.OpenResult(j.ID)
+		f, j, err := b.m.OpenResult(context.Background(), j.ID)
 		require.NoError(t, err)
 		assert.Equal(t, "audio:"+j.ID, readAll(t, f))
 		require.NoError(t, f.Close())
@@ -42,7 +42,7 @@ func TestExpiry(t *testing.T) {
 
 		b.clock.Set(t0.Add(15*time.Minute + time.Second))
 		// Expired on read, before any sweep.
-		_, j, err = b.m.OpenResult(j.ID)
+		_, j, err = b.m.OpenResult(context.Background(), j.ID)
 		require.ErrorIs(t, err, ErrExpired)
 		assert.Equal(t, StateExpired, j.State)
 		assert.FileExists(t, file)
@@ -79,7 +79,7 @@ func TestExpiry(t *testing.T) {
 		assert.True(t, j.ExpiresAt.IsZero())
 		b.clock.Set(t0.Add(365 * 24 * time.Hour))
 		b.m.sweep()
-		f, j, err := b.m.OpenResult(j.ID)
+		f, j, err := b.m.OpenResult(context.Background(), j.ID)
 		require.NoError(t, err)
 		assert.Equal(t, "audio:"+j.ID, readAll(t, f))
 		require.NoError(t, f.Close())
@@ -112,7 +112,7 @@ func TestExpiry(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, StateFailed, j.State)
 		assert.Equal(t, CodeNoAudio, j.Error.Code)
-		_, _, err = b.m.OpenResult(j.ID)
+		_, _, err = b.m.OpenResult(context.Background(), j.ID)
 		require.ErrorIs(t, err, ErrNotReady)
 		b.clock.Set(t0.Add(15*time.Minute + 24*time.Hour))
 		b.m.sweep()
@@ -375,7 +375,7 @@ func TestSubmit(t *testing.T) {
 		for _, id := range []string{"", "AAAAAAAAAAAAAAAAAAAAAA", "../../../../etc/passwd", "AAAAAAAAAAAAAAAAAAAAA/", strings.Repeat("A", 23)} {
 			_, err := b.m.Get(id)
 			assert.ErrorIs(t, err, ErrNotFound, id)
-			_, _, err = b.m.OpenResult(id)
+			_, _, err = b.m.OpenResult(context.Background(), id)
 			assert.ErrorIs(t, err, ErrNotFound, id)
 			assert.ErrorIs(t, b.m.Delete(id), ErrNotFound, id)
 		}

@@ -1,6 +1,7 @@
 package jobs
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"time"
@@ -42,46 +43,48 @@ func (m *Manager) recoverJobs() error {
 		m.log.Warn("recovered a notification attempt interrupted by a crash", "job", r.ID, "notification", r.Notice.ID)
 		rs[i] = rec
 	}
-	queued := map[string]bool{}
-	results := map[string]string{} // id -> result file name
+	live := map[string]bool{} // blob keys of live jobs
+	queued := 0
 	for _, r := range rs {
 		switch {
 		case r.State == StateQueued:
-			queued[r.ID] = true
+			live[inputKey(r.ID)] = true
+			queued++
 		case r.State == StateSucceeded && r.Result != nil:
-			results[r.ID] = resultName(r.Result.Format)
+			live[resultKey(r.ID, resultName(r.Result.Format))] = true
 		}
 	}
 	removed := 0
-	remove := func(path string) {
+	for _, e := range readDir(filepath.Join(m.dir, tmpDir)) {
+		path := filepath.Join(m.dir, tmpDir, e.Name())
 		if err := os.RemoveAll(path); err != nil {
 			m.log.Error("removing an orphaned file failed", "path", path, "err", err)
-			return
+			continue
 		}
 		removed++
 	}
-	for _, e := range readDir(filepath.Join(m.dir, tmpDir)) {
-		remove(filepath.Join(m.dir, tmpDir, e.Name()))
-	}
-	for _, e := range readDir(filepath.Join(m.dir, inputsDir)) {
-		if !queued[e.Name()] {
-			remove(filepath.Join(m.dir, inputsDir, e.Name()))
-		}
-	}
-	for _, e := range readDir(filepath.Join(m.dir, resultsDir)) {
-		dir := filepath.Join(m.dir, resultsDir, e.Name())
-		name, ok := results[e.Name()]
-		if !ok || !e.IsDir() {
-			remove(dir)
+	// One process owns the blobs as it owns the store: every blob no live
+	// job needs is an orphan (a partial result, a deleted job's input).
+	ctx, cancel := context.WithTimeout(context.Background(), blobTimeout)
+	defer cancel()
+	for _, prefix := range []string{inputsDir + "/", resultsDir + "/"} {
+		bs, err := m.blobs.List(ctx, prefix)
+		if err != nil {
+			m.log.Error("listing blobs failed; orphans stay until the next start", "prefix", prefix, "err", err)
 			continue
 		}
-		for _, f := range readDir(dir) {
-			if f.Name() != name {
-				remove(filepath.Join(dir, f.Name()))
+		for _, b := range bs {
+			if live[b.Key] {
+				continue
 			}
+			if err := m.blobs.Delete(ctx, b.Key); err != nil {
+				m.log.Error("removing an orphaned blob failed", "key", b.Key, "err", err)
+				continue
+			}
+			removed++
 		}
 	}
-	m.log.Info("job manager started", "jobs", len(rs), "queued", len(queued), "orphans_removed", removed)
+	m.log.Info("job manager started", "jobs", len(rs), "queued", queued, "orphans_removed", removed)
 	return nil
 }
 
@@ -127,7 +130,7 @@ func (m *Manager) sweep() {
 				m.log.Error("sweep: expiring a job failed", "job", r.ID, "err", err)
 				continue
 			}
-			os.RemoveAll(filepath.Join(m.dir, resultsDir, r.ID))
+			m.deleteResults(r.ID)
 			m.log.Info("job expired", "job", r.ID)
 		}
 	}

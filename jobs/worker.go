@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"math"
 	"os"
-	"path/filepath"
 	"runtime/debug"
 	"sync/atomic"
 	"time"
@@ -135,22 +134,53 @@ func (m *Manager) attempt(r *run) (out *Output, err error) {
 		r.setStage(StageExtracting)
 		r.progress.Store(math.Float64bits(p.Fraction()))
 	}
-	tmp := m.tmpPath(id, tmpOutput+opts.Format.Extension())
-	res, err := m.cfg.Extractor.Extract(ctx, tmp, m.inputPath(id), opts)
+	src, err := m.localInput(ctx, id)
 	if err != nil {
-		os.Remove(tmp)
-		if errors.Is(context.Cause(ctx), errTimeout) {
-			return nil, &Error{Code: CodeTimeout, Message: fmt.Sprintf("the job did not finish within %v", limit)}
-		}
-		return nil, err
+		return nil, m.timedOut(ctx, limit, err)
+	}
+	if src != localPath(m.blobs, inputKey(id)) {
+		defer os.Remove(src)
+	}
+	tmp := m.tmpPath(id, tmpOutput+opts.Format.Extension())
+	defer os.Remove(tmp)
+	res, err := m.cfg.Extractor.Extract(ctx, tmp, src, opts)
+	if err != nil {
+		return nil, m.timedOut(ctx, limit, err)
 	}
 	r.setStage(StageStoring)
-	out, err = m.storeResult(id, opts.Format, tmp, res)
+	out, err = m.storeResult(ctx, id, opts.Format, tmp, res)
 	if err != nil {
-		os.Remove(tmp)
-		os.RemoveAll(filepath.Join(m.dir, resultsDir, id))
+		m.deleteResults(id)
+		return nil, m.timedOut(ctx, limit, err)
 	}
 	return out, err
+}
+
+// timedOut is err, or the job's timeout error when ctx's deadline caused it.
+func (m *Manager) timedOut(ctx context.Context, limit time.Duration, err error) error {
+	if errors.Is(context.Cause(ctx), errTimeout) {
+		return &Error{Code: CodeTimeout, Message: fmt.Sprintf("the job did not finish within %v", limit)}
+	}
+	return err
+}
+
+// localInput returns a local file holding the job's input: the blob's own
+// file when the blobs are on this disk, else a download into tmp/ (which
+// the caller removes).
+func (m *Manager) localInput(ctx context.Context, id string) (string, error) {
+	if p := localPath(m.blobs, inputKey(id)); p != "" {
+		return p, nil
+	}
+	b, err := m.blobs.Open(ctx, inputKey(id))
+	if err != nil {
+		return "", fmt.Errorf("%w: get input: %w", ErrUnavailable, err)
+	}
+	defer b.Close()
+	tmp := m.tmpPath(id, tmpSource)
+	if _, err := spool(ctx, tmp, b); err != nil {
+		return "", fmt.Errorf("%w: get input: %w", ErrUnavailable, err)
+	}
+	return tmp, nil
 }
 
 // fetch downloads a URL job's input and records it.
@@ -178,12 +208,13 @@ func (m *Manager) fetch(r *run) error {
 		err = &Error{Code: CodeInvalidInput, Message: "the fetched input is empty"}
 	}
 	if err == nil {
-		if err = os.Rename(tmp, m.inputPath(id)); err == nil {
-			err = syncDir(filepath.Join(m.dir, inputsDir))
+		if err = m.blobs.Put(ctx, inputKey(id), tmp); err != nil {
+			m.deleteBlob(inputKey(id))
+			err = fmt.Errorf("%w: store input: %w", ErrUnavailable, err)
 		}
 	}
+	os.Remove(tmp)
 	if err != nil {
-		os.Remove(tmp)
 		switch {
 		case errors.Is(context.Cause(ctx), errTimeout):
 			return &Error{Code: CodeTimeout, Message: fmt.Sprintf("fetching the input took over %v", limit)}
@@ -202,26 +233,12 @@ func (m *Manager) fetch(r *run) error {
 	return nil
 }
 
-// storeResult moves the extracted file to results/<id>/ durably.
-func (m *Manager) storeResult(id string, f extract.Format, tmp string, res *extract.Result) (*Output, error) {
-	dir := filepath.Join(m.dir, resultsDir, id)
-	dst := filepath.Join(dir, resultName(f))
-	err := syncFile(tmp)
+// storeResult puts the extracted file into the blobs, durably, at
+// results/<id>/audio.<ext>.
+func (m *Manager) storeResult(ctx context.Context, id string, f extract.Format, tmp string, res *extract.Result) (*Output, error) {
+	fi, err := os.Stat(tmp)
 	if err == nil {
-		err = os.MkdirAll(dir, dirPerm)
-	}
-	if err == nil {
-		err = os.Rename(tmp, dst)
-	}
-	if err == nil {
-		err = syncDir(dir)
-	}
-	if err == nil {
-		err = syncDir(filepath.Dir(dir))
-	}
-	var fi os.FileInfo
-	if err == nil {
-		fi, err = os.Stat(dst)
+		err = m.blobs.Put(ctx, resultKey(id, resultName(f)), tmp)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("jobs: store result: %w", err)
@@ -262,10 +279,10 @@ func (m *Manager) conclude(r *run, out *Output, err error) {
 		return
 	}
 	if rec.State != StateSucceeded {
-		os.RemoveAll(filepath.Join(m.dir, resultsDir, id))
+		m.deleteResults(id)
 	}
 	if rec.State.Final() {
-		os.Remove(m.inputPath(id))
+		m.deleteBlob(inputKey(id))
 	}
 	args := []any{"job", id, "state", rec.State, "attempt", rec.Attempts}
 	if rec.Error != nil {

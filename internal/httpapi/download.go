@@ -52,7 +52,7 @@ func (s *Server) handleResult(w http.ResponseWriter, r *http.Request) {
 	}
 	// Only a link this server signed gets here, so id is one of its job ids.
 	info(r).jobID = id
-	f, j, err := s.m.OpenResult(id)
+	f, j, err := s.m.OpenResult(r.Context(), id)
 	switch {
 	case errors.Is(err, jobs.ErrNotReady):
 		s.fail(w, r, jobs.ErrNotFound)

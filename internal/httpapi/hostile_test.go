@@ -171,10 +171,10 @@ func (b *corpus) hostile(t *testing.T, data []byte, filename string) *outcome {
 // through its link is covered by the end-to-end tests.)
 func (b *bundle) resultAudio(t *testing.T, id string) *testmedia.Audio {
 	t.Helper()
-	f, _, err := b.m.OpenResult(id)
+	f, j, err := b.m.OpenResult(context.Background(), id)
 	require.NoError(t, err)
-	defer f.Close()
-	return testmedia.Decode(t, f.Name())
+	f.Close()
+	return testmedia.Decode(t, j.Result.Path)
 }
 
 // requireNoFilesOf waits for a final job's input, temporary output and

@@ -183,7 +183,7 @@ func (s *Server) handlePeaks(w http.ResponseWriter, r *http.Request, owner strin
 		s.fail(w, r, err)
 		return
 	}
-	f, _, err := s.m.OpenResult(j.ID)
+	f, _, err := s.m.OpenResult(r.Context(), j.ID)
 	if errors.Is(err, jobs.ErrNotReady) {
 		info(r).err = err
 		writeError(w, http.StatusConflict, jobs.CodeNotReady, fmt.Sprintf("the job is %s: it has no result yet", j.State))
