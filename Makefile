@@ -11,7 +11,7 @@ GO    ?= go
 BIN   := bin/audex
 PKGS  := ./...
 
-.PHONY: all deps browser build demo test vet fmt-check bench fuzz fuzz-short fuzz-media soak load clean help
+.PHONY: all deps browser s3server build demo test vet fmt-check bench fuzz fuzz-short fuzz-media soak load clean help
 
 all: build
 
@@ -33,6 +33,11 @@ deps:
 # The playground's browser test drives Debian's chromium (installed if missing).
 browser:
 	@internal/playground/install-browser.sh
+
+# The S3 tests run against versitygw on loopback, built once into a cache
+# outside the clone (about a minute; only the Go module proxy is needed).
+s3server:
+	@internal/testsvc/install-versitygw.sh >/dev/null
 
 build:
 	@command -v $(GO) >/dev/null || { echo "Go 1.26+ is required (https://go.dev/dl)"; exit 1; }
@@ -57,7 +62,7 @@ fmt-check:
 vet: deps
 	$(WITH) $(GO) vet $(PKGS)
 
-test: deps browser fmt-check vet
+test: deps browser s3server fmt-check vet
 	$(WITH) $(GO) test -race -count=1 -timeout 20m $(PKGS)
 	@# The leak checks and the memory bounds of the hostile-input corpus
 	@# measure RSS, which the race detector's shadow memory would drown: they
@@ -75,6 +80,7 @@ test: deps browser fmt-check vet
 bench: deps
 	$(WITH) $(GO) test -run '^$$' -bench . -benchtime 20x -timeout 60m ./extract
 	$(WITH) $(GO) test -run '^$$' -bench Isolation -benchtime 300x ./internal/worker
+	$(WITH) $(GO) test -run '^$$' -bench ClipProcess -benchtime 200x ./internal/cli
 
 # L3: 2,000 sequential jobs through an in-process job manager, cycling good
 # and bad inputs; prints the RSS slope and the goroutine, fd and thread
