@@ -1,59 +1,58 @@
 package httpapi
 
 import (
+	"compress/gzip"
+	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-
+	"github.com/audex/audex/internal/promtext"
 	"github.com/audex/audex/jobs"
 )
 
 // metrics are the service's Prometheus metrics, in a registry of its own
-// (so that several servers can live in one process, as in tests).
+// (so that several servers can live in one process, as in tests). They are
+// written by internal/promtext, not the official client: its package
+// initialisation cost every audex process milliseconds.
 type metrics struct {
-	reg         *prometheus.Registry
-	requests    *prometheus.CounterVec
-	latency     *prometheus.HistogramVec
-	submitted   prometheus.Counter
-	uploadBytes prometheus.Counter
-	resultBytes prometheus.Counter
-	webhooks    *prometheus.CounterVec
-	streams     prometheus.Gauge
+	reg         promtext.Registry
+	requests    *promtext.CounterVec
+	latency     *promtext.HistogramVec
+	submitted   *promtext.CounterVec
+	uploadBytes *promtext.CounterVec
+	resultBytes *promtext.CounterVec
+	webhooks    *promtext.CounterVec
+	streams     *promtext.GaugeVec
 }
 
 func newMetrics(m *jobs.Manager, since time.Time) *metrics {
 	x := &metrics{
-		reg: prometheus.NewRegistry(),
-		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+		requests: promtext.NewCounterVec(promtext.Opts{
 			Name: "audex_http_requests_total", Help: "HTTP requests by route and status code.",
-		}, []string{"route", "code"}),
-		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		}, "route", "code"),
+		latency: promtext.NewHistogramVec(promtext.Opts{
 			Name: "audex_http_request_duration_seconds", Help: "HTTP request latency by route.",
-			Buckets: []float64{.001, .005, .01, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60},
-		}, []string{"route"}),
-		submitted: prometheus.NewCounter(prometheus.CounterOpts{
+		}, []float64{.001, .005, .01, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60}, "route"),
+		submitted: promtext.NewCounter(promtext.Opts{
 			Name: "audex_jobs_submitted_total", Help: "Jobs accepted.",
 		}),
-		uploadBytes: prometheus.NewCounter(prometheus.CounterOpts{
+		uploadBytes: promtext.NewCounter(promtext.Opts{
 			Name: "audex_upload_bytes_total", Help: "Bytes of video received in uploads.",
 		}),
-		resultBytes: prometheus.NewCounter(prometheus.CounterOpts{
+		resultBytes: promtext.NewCounter(promtext.Opts{
 			Name: "audex_result_bytes_served_total", Help: "Bytes of results sent to clients.",
 		}),
-		webhooks: prometheus.NewCounterVec(prometheus.CounterOpts{
+		webhooks: promtext.NewCounterVec(promtext.Opts{
 			Name: "audex_webhook_attempts_total", Help: "Webhook delivery attempts, by outcome (delivered, failed: retried, rejected: not retried).",
-		}, []string{"outcome"}),
-		streams: prometheus.NewGauge(prometheus.GaugeOpts{
+		}, "outcome"),
+		streams: promtext.NewGauge(promtext.Opts{
 			Name: "audex_status_streams", Help: "Live status streams (server-sent events) open.",
 		}),
 	}
-	x.reg.MustRegister(x.requests, x.latency, x.submitted, x.uploadBytes, x.resultBytes, x.webhooks, x.streams,
-		newJobsCollector(m, since),
-		collectors.NewGoCollector(),
-		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	x.reg.Register(x.requests, x.latency, x.submitted, x.uploadBytes, x.resultBytes, x.webhooks, x.streams,
+		newJobsCollector(m, since), promtext.GoCollector(), promtext.ProcessCollector())
 	return x
 }
 
@@ -65,6 +64,38 @@ func (x *metrics) observe(route string, code int, d time.Duration) {
 	x.latency.WithLabelValues(route).Observe(d.Seconds())
 }
 
+// ServeHTTP answers a scrape in the text format, gzipped when the scraper
+// accepts it (as Prometheus does).
+func (x *metrics) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", promtext.ContentType)
+	if !acceptsGzip(r.Header.Get("Accept-Encoding")) {
+		x.reg.WriteTo(w)
+		return
+	}
+	w.Header().Set("Content-Encoding", "gzip")
+	w.Header().Add("Vary", "Accept-Encoding")
+	gz := gzip.NewWriter(w)
+	x.reg.WriteTo(gz)
+	gz.Close()
+}
+
+// acceptsGzip reads an Accept-Encoding header: gzip listed, not with q=0.
+func acceptsGzip(header string) bool {
+	for part := range strings.SplitSeq(header, ",") {
+		coding, params, _ := strings.Cut(part, ";")
+		if strings.TrimSpace(coding) != "gzip" {
+			continue
+		}
+		q, ok := strings.CutPrefix(strings.TrimSpace(params), "q=")
+		if !ok {
+			return true
+		}
+		v, err := strconv.ParseFloat(strings.TrimSpace(q), 64)
+		return err == nil && v > 0
+	}
+	return false
+}
+
 // jobsCollector reads the manager at scrape time: jobs by state and queue
 // depth as gauges, and every job that became final since the last scrape
 // into the duration, real-time-factor and byte metrics.
@@ -72,73 +103,56 @@ type jobsCollector struct {
 	m     *jobs.Manager
 	since time.Time
 
-	stateDesc, queueDesc, upDesc, workersDesc, capacityDesc, reservedDesc *prometheus.Desc
-
 	mu       sync.Mutex
 	seen     map[string]bool
-	duration *prometheus.HistogramVec
-	wait     prometheus.Histogram
-	rtf      prometheus.Histogram
-	inBytes  *prometheus.CounterVec
-	outBytes prometheus.Counter
+	duration *promtext.HistogramVec
+	wait     *promtext.HistogramVec
+	rtf      *promtext.HistogramVec
+	inBytes  *promtext.CounterVec
+	outBytes *promtext.CounterVec
 }
 
 var jobStates = []jobs.State{jobs.StateQueued, jobs.StateRunning, jobs.StateSucceeded, jobs.StateFailed, jobs.StateCanceled, jobs.StateExpired}
 
 func newJobsCollector(m *jobs.Manager, since time.Time) *jobsCollector {
 	return &jobsCollector{
-		m:            m,
-		since:        since,
-		stateDesc:    prometheus.NewDesc("audex_jobs", "Jobs known to the manager, by state.", []string{"state"}, nil),
-		queueDesc:    prometheus.NewDesc("audex_queue_depth", "Jobs waiting for a worker.", nil, nil),
-		upDesc:       prometheus.NewDesc("audex_store_up", "1 when the job store answered the scrape.", nil, nil),
-		workersDesc:  prometheus.NewDesc("audex_workers", "Worker slots, by whether they are running a job.", []string{"busy"}, nil),
-		capacityDesc: prometheus.NewDesc("audex_queue_capacity", "How many jobs may wait before submissions get 429.", nil, nil),
-		reservedDesc: prometheus.NewDesc("audex_queue_reserved", "Places in the queue held by uploads still arriving.", nil, nil),
-		seen:         map[string]bool{},
-		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		m:     m,
+		since: since,
+		seen:  map[string]bool{},
+		duration: promtext.NewHistogramVec(promtext.Opts{
 			Name: "audex_job_duration_seconds", Help: "Run time of finished jobs (start of the last attempt to the end), by outcome.",
-			Buckets: prometheus.ExponentialBuckets(0.05, 2, 14),
-		}, []string{"outcome"}),
-		wait: prometheus.NewHistogram(prometheus.HistogramOpts{
+		}, promtext.ExponentialBuckets(0.05, 2, 14), "outcome"),
+		wait: promtext.NewHistogram(promtext.Opts{
 			Name: "audex_job_wait_seconds", Help: "Time finished jobs spent queued before their last attempt started.",
-			Buckets: prometheus.ExponentialBuckets(0.01, 3, 12),
-		}),
-		rtf: prometheus.NewHistogram(prometheus.HistogramOpts{
+		}, promtext.ExponentialBuckets(0.01, 3, 12)),
+		rtf: promtext.NewHistogram(promtext.Opts{
 			Name: "audex_extraction_real_time_factor", Help: "Seconds of audio produced per second of job run time, for succeeded jobs.",
-			Buckets: prometheus.ExponentialBuckets(0.5, 2, 14),
-		}),
-		inBytes: prometheus.NewCounterVec(prometheus.CounterOpts{
+		}, promtext.ExponentialBuckets(0.5, 2, 14)),
+		inBytes: promtext.NewCounterVec(promtext.Opts{
 			Name: "audex_job_input_bytes_total", Help: "Input bytes of finished jobs, by source.",
-		}, []string{"source"}),
-		outBytes: prometheus.NewCounter(prometheus.CounterOpts{
+		}, "source"),
+		outBytes: promtext.NewCounter(promtext.Opts{
 			Name: "audex_job_output_bytes_total", Help: "Result bytes of succeeded jobs.",
 		}),
 	}
 }
 
-func (c *jobsCollector) Describe(ch chan<- *prometheus.Desc) {
-	ch <- c.stateDesc
-	ch <- c.queueDesc
-	ch <- c.upDesc
-	ch <- c.workersDesc
-	ch <- c.capacityDesc
-	ch <- c.reservedDesc
-	c.duration.Describe(ch)
-	c.wait.Describe(ch)
-	c.rtf.Describe(ch)
-	c.inBytes.Describe(ch)
-	c.outBytes.Describe(ch)
-}
-
-func (c *jobsCollector) Collect(ch chan<- prometheus.Metric) {
+// Collect implements promtext.Collector.
+func (c *jobsCollector) Collect(add func(promtext.Family)) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	gauge := func(name, help string, series ...promtext.Series) {
+		add(promtext.Family{Name: name, Help: help, Type: promtext.GaugeType, Series: series})
+	}
+	value := func(v float64, labels ...promtext.Label) promtext.Series {
+		return promtext.Series{Labels: labels, Value: v}
+	}
+	const upHelp = "1 when the job store answered the scrape."
 	list, err := c.m.List("")
 	if err != nil {
-		ch <- prometheus.MustNewConstMetric(c.upDesc, prometheus.GaugeValue, 0)
+		gauge("audex_store_up", upHelp, value(0))
 	} else {
-		ch <- prometheus.MustNewConstMetric(c.upDesc, prometheus.GaugeValue, 1)
+		gauge("audex_store_up", upHelp, value(1))
 		counts := map[jobs.State]int{}
 		live := make(map[string]bool, len(list))
 		for _, j := range list {
@@ -151,22 +165,25 @@ func (c *jobsCollector) Collect(ch chan<- prometheus.Metric) {
 				delete(c.seen, id)
 			}
 		}
+		var byState []promtext.Series
 		for _, st := range jobStates {
-			ch <- prometheus.MustNewConstMetric(c.stateDesc, prometheus.GaugeValue, float64(counts[st]), string(st))
+			byState = append(byState, value(float64(counts[st]), promtext.Label{Name: "state", Value: string(st)}))
 		}
-		ch <- prometheus.MustNewConstMetric(c.queueDesc, prometheus.GaugeValue, float64(counts[jobs.StateQueued]))
+		gauge("audex_jobs", "Jobs known to the manager, by state.", byState...)
+		gauge("audex_queue_depth", "Jobs waiting for a worker.", value(float64(counts[jobs.StateQueued])))
 	}
 	if st, err := c.m.Stats(); err == nil {
-		ch <- prometheus.MustNewConstMetric(c.workersDesc, prometheus.GaugeValue, float64(st.Running), "true")
-		ch <- prometheus.MustNewConstMetric(c.workersDesc, prometheus.GaugeValue, float64(max(st.Workers-st.Running, 0)), "false")
-		ch <- prometheus.MustNewConstMetric(c.capacityDesc, prometheus.GaugeValue, float64(st.QueueSize))
-		ch <- prometheus.MustNewConstMetric(c.reservedDesc, prometheus.GaugeValue, float64(st.Reserved))
+		gauge("audex_workers", "Worker slots, by whether they are running a job.",
+			value(float64(st.Running), promtext.Label{Name: "busy", Value: "true"}),
+			value(float64(max(st.Workers-st.Running, 0)), promtext.Label{Name: "busy", Value: "false"}))
+		gauge("audex_queue_capacity", "How many jobs may wait before submissions get 429.", value(float64(st.QueueSize)))
+		gauge("audex_queue_reserved", "Places in the queue held by uploads still arriving.", value(float64(st.Reserved)))
 	}
-	c.duration.Collect(ch)
-	c.wait.Collect(ch)
-	c.rtf.Collect(ch)
-	c.inBytes.Collect(ch)
-	c.outBytes.Collect(ch)
+	c.duration.Collect(add)
+	c.wait.Collect(add)
+	c.rtf.Collect(add)
+	c.inBytes.Collect(add)
+	c.outBytes.Collect(add)
 }
 
 // record observes a job the first time it is seen final (and finished after

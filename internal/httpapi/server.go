@@ -20,8 +20,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus/promhttp"
-
 	"github.com/audex/audex/internal/fetch"
 	"github.com/audex/audex/internal/playground"
 	"github.com/audex/audex/jobs"
@@ -154,8 +152,7 @@ func (s *Server) routes() {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	handle(routeReadyz, s.handleReady)
-	promh := promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{})
-	handle(routeMetrics, promh.ServeHTTP)
+	handle(routeMetrics, s.metrics.ServeHTTP)
 	handle(routeOpenAPI, func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		w.Write(openAPIDoc)
