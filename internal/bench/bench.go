@@ -1,8 +1,9 @@
 // Package bench measures audex's extraction throughput on this machine, side
 // by side with the ffmpeg program of the same FFmpeg build: the clip job the
 // hosted API runs by default, whole-file real-time factor per output format,
-// stream copy, the cost of a cut far into a long file, and throughput against
-// the number of concurrent workers.
+// stream copy, the cost of a cut far into a long file, throughput against
+// the number of concurrent workers, and a clip run as a process of the audex
+// program per job, as a shell loop runs it (start-up included).
 //
 // The baseline runs one ffmpeg process per job, as a service shelling out to
 // ffmpeg would; both sides get the same input, cut, codec, sample rate,
@@ -33,6 +34,9 @@ type Config struct {
 	// FFmpeg is the ffmpeg program used for the baseline and to generate
 	// fixtures. Empty: no baseline, and Input is required.
 	FFmpeg string
+	// Audex is the audex program, run as a process per job for the
+	// GroupProcess row. Empty: that row is left out.
+	Audex string
 	// Input is the media file to measure. Empty: fixtures are generated
 	// with FFmpeg (a 3-minute H.264/AAC mp4 and a 1-hour one; Quick: one
 	// 10-second file) and cached in CacheDir.
@@ -69,6 +73,7 @@ const (
 // Row groups.
 const (
 	GroupClip        = "clip"
+	GroupProcess     = "process"
 	GroupFull        = "full"
 	GroupCopy        = "copy"
 	GroupSeek        = "seek"
@@ -222,6 +227,7 @@ type spec struct {
 	duration time.Duration // 0: to the end
 	format   extract.Format
 	copy     bool
+	process  bool // run by the audex program, a process per job
 }
 
 func (b *runner) all(ctx context.Context) error {
@@ -232,6 +238,15 @@ func (b *runner) all(ctx context.Context) error {
 		if err := b.row(ctx, GroupClip, fmt.Sprintf("%s clip -> %s", secs(ClipDuration), f), JobsPerSecond, s, 1); err != nil {
 			return err
 		}
+	}
+	if b.c.Audex != "" {
+		s := spec{in: in, start: clipAt, duration: ClipDuration, format: extract.WAV, process: true}
+		name := fmt.Sprintf("%s clip -> %s, a process per job", secs(ClipDuration), extract.WAV)
+		if err := b.row(ctx, GroupProcess, name, MsPerJob, s, 1); err != nil {
+			return err
+		}
+	} else {
+		fmt.Fprintf(b.c.Log, "bench: skipping the process-per-job row: no audex program\n")
 	}
 	formats := extract.Formats()
 	if b.c.Quick {
@@ -349,6 +364,13 @@ func (b *runner) audexJob(ctx context.Context, s spec) (job, *extract.Result, er
 	res, err := extract.ExtractFile(ctx, out(0), s.in.Path, &opts)
 	if err != nil {
 		return nil, nil, err
+	}
+	if s.process {
+		j := b.processJob(s, res)
+		if err := j(ctx, 0); err != nil { // warm-up, and a clear error
+			return nil, nil, err
+		}
+		return j, res, nil
 	}
 	return func(ctx context.Context, w int) error {
 		_, err := extract.ExtractFile(ctx, out(w), s.in.Path, &opts)

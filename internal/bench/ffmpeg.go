@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -207,4 +208,30 @@ func machine() Machine {
 		}
 	}
 	return m
+}
+
+// ErrAudex wraps a failure of the audex program (Config.Audex) in the
+// process-per-job row.
+var ErrAudex = errors.New("audex program failed")
+
+// processJob is s as one process of the audex program, as a shell loop
+// runs it: `audex extract IN -o OUT --start .. --duration ..`, with the rate
+// and channels the in-process run produced (res), like the baseline.
+func (b *runner) processJob(s spec, res *extract.Result) job {
+	args := []string{"extract", s.in.Path, "--format", string(s.format),
+		"--rate", strconv.Itoa(res.SampleRate), "--channels", strconv.Itoa(res.Channels), "--copy", "never"}
+	if s.start > 0 {
+		args = append(args, "--start", timefmt.Seconds(s.start))
+	}
+	if s.duration > 0 {
+		args = append(args, "--duration", timefmt.Seconds(s.duration))
+	}
+	return func(ctx context.Context, w int) error {
+		out := filepath.Join(b.work, fmt.Sprintf("audex-proc-%d%s", w, s.format.Extension()))
+		cmd := exec.CommandContext(ctx, b.c.Audex, append(args[:len(args):len(args)], "-o", out)...)
+		if msg, err := cmd.CombinedOutput(); err != nil {
+			return fmt.Errorf("%w: %s %s: %w: %s", ErrAudex, b.c.Audex, strings.Join(args, " "), err, bytes.TrimSpace(msg))
+		}
+		return nil
+	}
 }

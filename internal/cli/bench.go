@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"os/exec"
 
 	"github.com/audex/audex/internal/bench"
@@ -19,8 +20,10 @@ var benchCmd = &command{
 Measures audex on this machine and prints a table: 2-second clip jobs per
 second (the hosted API's default job: 2 s from a 3-minute H.264/AAC mp4, to wav
 and mp3), whole-file real-time factor per output format, stream copy, the
-cost of a clip 59 minutes into a 1-hour file against one at 0:00, and jobs per
-second for 1..N concurrent workers.
+cost of a clip 59 minutes into a 1-hour file against one at 0:00, jobs per
+second for 1..N concurrent workers, and the 2-second wav clip run as one
+process of this audex program per job, as a shell loop would (start-up
+included; --audex names another audex program).
 
 When an ffmpeg program is available every row is also measured with it (one
 process per job, same cut, codec and parameters) and the speed-up printed. It
@@ -48,13 +51,14 @@ func runBench(ctx context.Context, e *env, args []string) error {
 	fs := benchCmd.newFlags()
 	cfg := bench.Config{}
 	fs.StringVar(&cfg.FFmpeg, "ffmpeg", "", "baseline ffmpeg `PROGRAM` (default $AUDEX_FFMPEG, else audex's pinned build's, else ffmpeg on PATH)")
+	fs.StringVar(&cfg.Audex, "audex", "", "audex `PROGRAM` run as a process per job (default: this program)")
 	fs.StringVar(&cfg.Input, "input", "", "measure this media `FILE` instead of generated fixtures")
 	fs.BoolVar(&cfg.Quick, "quick", false, "a run of seconds, for CI; the figures are indicative only")
 	fs.IntVar(&cfg.MaxWorkers, "workers", 0, "measure 1..`N` concurrent workers (default twice the CPU count; --quick: 2)")
 	fs.DurationVar(&cfg.Budget, "time", 0, "`DURATION` of each measurement (default 3s; --quick: 100ms)")
 	fs.StringVar(&cfg.CacheDir, "cache", "", "`DIR` for generated fixtures (default the user cache directory's audex/bench)")
 	asJSON := fs.Bool("json", false, "print the report as JSON instead of a table")
-	plotPath := fs.String("plot", "", "also draw throughput vs workers and speed-up per format to `FILE` (.svg or .png)")
+	plotPath := fs.String("plot", "", "also draw throughput vs workers and speed-up per format to `FILE` (.svg)")
 	pos, err := benchCmd.parse(e, fs, args)
 	if err != nil {
 		return err
@@ -65,8 +69,13 @@ func runBench(ctx context.Context, e *env, args []string) error {
 	if cfg.MaxWorkers < 0 || cfg.Budget < 0 {
 		return usagef("--workers and --time must not be negative")
 	}
-	if p := *plotPath; p != "" && !hasExt(p, ".svg", ".png") {
-		return usagef("--plot %q: want a .svg or .png file", p)
+	if p := *plotPath; p != "" && !hasExt(p, ".svg") {
+		return usagef("--plot %q: want a .svg file (PNG is no longer drawn: convert the SVG, e.g. rsvg-convert)", p)
+	}
+	if cfg.Audex == "" {
+		if exe, err := os.Executable(); err == nil {
+			cfg.Audex = exe
+		}
 	}
 	from := baselineFFmpeg(ctx, e, &cfg.FFmpeg)
 	if cfg.FFmpeg != "" {
@@ -74,6 +83,9 @@ func runBench(ctx context.Context, e *env, args []string) error {
 	}
 	cfg.Log = e.stderr
 	rep, err := bench.Run(ctx, cfg)
+	if errors.Is(err, bench.ErrAudex) {
+		return fmt.Errorf("%w\n(the audex program is %s; choose another with --audex)", err, cfg.Audex)
+	}
 	if errors.Is(err, bench.ErrFFmpeg) {
 		return fmt.Errorf("%w\n(the ffmpeg used is %s, %s; choose another with --ffmpeg)", err, cfg.FFmpeg, from)
 	}

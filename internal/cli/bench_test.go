@@ -3,10 +3,13 @@ package cli
 import (
 	"context"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -21,7 +24,7 @@ func TestBenchQuick(t *testing.T) {
 	dir := t.TempDir()
 	plot := filepath.Join(dir, "bench.svg")
 	vars := map[string]string{"AUDEX_FFMPEG": testmedia.FFmpeg(t)}
-	r := run(t, context.Background(), nil, vars, "bench", "--quick", "--cache", filepath.Join(dir, "cache"), "--plot", plot)
+	r := run(t, context.Background(), nil, vars, "bench", "--quick", "--cache", filepath.Join(dir, "cache"), "--plot", plot, "--audex", audexBinary(t))
 	require.Equal(t, ExitOK, r.code, r.stderr)
 
 	lines := strings.Split(r.stdout, "\n")
@@ -58,6 +61,7 @@ func TestBenchQuick(t *testing.T) {
 	}
 	assert.Equal(t, []string{
 		"2 s clip -> wav", "2 s clip -> mp3",
+		"2 s clip -> wav, a process per job",
 		"whole file -> wav", "whole file -> mp3", "whole file -> m4a",
 		"stream copy -> m4a",
 		"2 s clip at 0:00 -> mp3", "2 s clip at 0:07 -> mp3",
@@ -70,6 +74,57 @@ func TestBenchQuick(t *testing.T) {
 	require.NoError(t, err)
 	assert.Contains(t, string(svg), "<svg")
 	assert.Contains(t, string(svg), "workers")
+	assert.Contains(t, string(svg), ">clip/proc</text>")
+}
+
+// The plot is SVG only; another extension is a usage error before any work.
+func TestBenchPlotFormat(t *testing.T) {
+	t.Parallel()
+	r := run(t, context.Background(), nil, nil, "bench", "--quick", "--plot", "bench.png")
+	assert.Equal(t, ExitUsage, r.code)
+	assert.Contains(t, r.stderr, `--plot "bench.png": want a .svg file`)
+}
+
+// BenchmarkClipProcess is the 2 s wav clip run as one process per job, as a
+// shell loop runs it: the audex program (start-up, package initialisation,
+// probing, output) against the ffmpeg program, taking turns job by job.
+//
+//	x_vs_ffmpeg    ffmpeg's wall time over audex's
+//	cpu_vs_ffmpeg  audex's CPU time (user + system) over ffmpeg's
+//	ms/job         audex's wall time per job
+func BenchmarkClipProcess(b *testing.B) {
+	src := testmedia.Video(b, testmedia.Spec{Container: "mp4", Seconds: 180, VideoSize: "1280x720"})
+	audex, ff, dir := audexBinary(b), testmedia.FFmpeg(b), b.TempDir()
+	sides := [2][]string{
+		{audex, "extract", src, "--duration", "2", "--rate", "48000", "--channels", "2", "-o", filepath.Join(dir, "audex.wav")},
+		{ff, "-nostdin", "-hide_banner", "-loglevel", "error", "-y", "-t", "2", "-i", src,
+			"-vn", "-sn", "-dn", "-c:a", "pcm_s16le", "-ar", "48000", "-ac", "2", "-f", "wav", filepath.Join(dir, "ffmpeg.wav")},
+	}
+	var wall, cpu [2]time.Duration
+	runOnce := func(i int) {
+		cmd := exec.Command(sides[i][0], sides[i][1:]...)
+		start := time.Now()
+		if out, err := cmd.CombinedOutput(); err != nil {
+			b.Fatalf("%s: %v\n%s", cmd, err, out)
+		}
+		wall[i] += time.Since(start)
+		u := cmd.ProcessState.SysUsage().(*syscall.Rusage)
+		cpu[i] += time.Duration(u.Utime.Nano() + u.Stime.Nano())
+	}
+	runOnce(0) // warm-up: page cache
+	runOnce(1)
+	wall, cpu = [2]time.Duration{}, [2]time.Duration{}
+	b.ResetTimer()
+	for n := range b.N {
+		// Alternate which side goes first, so that neither always follows
+		// the other's writes.
+		runOnce(n % 2)
+		runOnce(1 - n%2)
+	}
+	b.StopTimer()
+	b.ReportMetric(wall[1].Seconds()/wall[0].Seconds(), "x_vs_ffmpeg")
+	b.ReportMetric(cpu[0].Seconds()/cpu[1].Seconds(), "cpu_vs_ffmpeg")
+	b.ReportMetric(wall[0].Seconds()*1000/float64(b.N), "ms/job")
 }
 
 // Without --ffmpeg or $AUDEX_FFMPEG, bench takes the ffmpeg of audex's own

@@ -78,7 +78,7 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"fetch", "a", "b"}, `unexpected argument "b"`},
 		{[]string{"cancel"}, "missing JOB_ID"},
 		{[]string{"cancel", "a", "b"}, `unexpected argument "b"`},
-		{[]string{"bench", "--plot", "x.pdf"}, `want a .svg or .png file`},
+		{[]string{"bench", "--plot", "x.pdf"}, `want a .svg file`},
 		{[]string{"bench", "extra"}, `unexpected argument "extra"`},
 		{[]string{"bench", "--workers", "-1"}, "must not be negative"},
 		{[]string{"serve"}, "no credentials: give --token or --credentials"},
