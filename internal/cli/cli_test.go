@@ -88,6 +88,9 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"serve", "--token", "a b"}, "--token: httpapi: bad credentials configuration"},
 		{[]string{"serve", "now"}, `unexpected argument "now"`},
 		{[]string{"serve", "--token", "t", "--isolation", "vm"}, `--isolation "vm": want process or none`},
+		{[]string{"serve", "--token", "t", "--blobs", "/var/blobs"}, `--blobs "/var/blobs": want s3://bucket/prefix`},
+		{[]string{"serve", "--token", "t", "--blobs", "s3://bucket?color=red"}, `unknown parameter "color"`},
+		{[]string{"serve", "--token", "t", "--blobs", "s3://bucket"}, "no credentials: set AWS_ACCESS_KEY_ID"},
 		{[]string{"worker", "x"}, `unexpected argument "x"`},
 	}
 	for _, c := range cases {

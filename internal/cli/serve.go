@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/audex/audex/internal/httpapi"
+	"github.com/audex/audex/internal/s3blobs"
 	"github.com/audex/audex/internal/worker"
 )
 
@@ -23,6 +24,15 @@ extensions, described at GET /openapi.json) until SIGINT or SIGTERM, then
 drains: submissions get 503, running jobs get --drain-timeout to finish, and
 jobs cut off resume at the next start. Jobs, results and uploads live in
 --data-dir. A browser pointed at the server gets the playground page.
+
+With --blobs s3://bucket/prefix, inputs and results live in an S3 bucket
+(any S3-compatible store; ?endpoint=http://host:port for one that is not
+AWS, ?region=… or $AWS_REGION), with the credentials of $AWS_ACCESS_KEY_ID,
+$AWS_SECRET_ACCESS_KEY and $AWS_SESSION_TOKEN: a submission is accepted
+only once its input is in the bucket, results are uploaded when done and
+downloaded through the same signed links, and --data-dir keeps the job
+store and temporary files. This is the first step towards many nodes on
+shared storage; one server still owns its jobs.
 
 Extractions run in --workers long-lived worker processes of this binary, so
 that a crash or a hang inside FFmpeg fails one job, not the service.
@@ -53,6 +63,7 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	cfg := httpapi.Config{}
 	fs.StringVar(&cfg.Addr, "addr", httpapi.DefaultAddr, "listen `ADDRESS` (host:port)")
 	fs.StringVar(&cfg.DataDir, "data-dir", "audex-data", "`DIR` for the job store, uploads and results")
+	blobs := fs.String("blobs", "", "`URL` of the storage for inputs and results: s3://bucket/prefix?endpoint=http://host:port&region=name, credentials from $AWS_ACCESS_KEY_ID and $AWS_SECRET_ACCESS_KEY (default: files in --data-dir)")
 	token := fs.String("token", "", "accepted API `TOKEN`s, separated by ';' (lines of the --credentials syntax also work)")
 	credFile := fs.String("credentials", "", "`FILE` of credentials, one per line: '<owner> token <secret>', '<owner> basic <user>:<password>', '<owner> token-sha256 <hex>', '<owner> basic-sha256 <user> <hex>'")
 	fs.BoolVar(&cfg.AllowAnonymous, "anonymous", false, "serve without credentials, every request as one owner (local use only)")
@@ -121,6 +132,16 @@ func runServe(ctx context.Context, e *env, args []string) error {
 			return fail(*keyFile, err)
 		}
 		cfg.SigningKey = []byte(strings.TrimSpace(string(key)))
+	}
+	if *blobs != "" {
+		if !strings.HasPrefix(*blobs, "s3://") {
+			return usagef("--blobs %q: want s3://bucket/prefix?endpoint=…&region=…, or nothing for --data-dir", *blobs)
+		}
+		b, err := s3blobs.New(*blobs, e.getenv)
+		if err != nil {
+			return usagef("--blobs: %v", err)
+		}
+		cfg.Blobs = b
 	}
 	if *isolation != "process" && *isolation != "none" {
 		return usagef("--isolation %q: want process or none", *isolation)

@@ -31,15 +31,20 @@ type Config struct {
 	// neither credentials nor this.
 	AllowAnonymous bool
 
-	// Workers, QueueSize, MinFreeBytes, JobTimeout, Retention and Extractor
-	// configure the job manager that Run and Serve create (see jobs.Config
-	// for their defaults). New ignores them: its caller owns the manager.
+	// Workers, QueueSize, MinFreeBytes, JobTimeout, Retention, Extractor
+	// and Blobs configure the job manager that Run and Serve create (see
+	// jobs.Config for their defaults). New ignores them: its caller owns
+	// the manager.
 	Workers      int
 	QueueSize    int
 	MinFreeBytes int64
 	JobTimeout   time.Duration
 	Retention    time.Duration
 	Extractor    jobs.Extractor
+	// Blobs keeps inputs and results for the manager Run and Serve create
+	// (jobs.Config.Blobs): nil means files in DataDir; an S3 bucket
+	// (internal/s3blobs) is shared storage for many nodes.
+	Blobs jobs.Blobs
 
 	// SubmitRate limits each owner's submissions to this many per second on
 	// average (a token bucket); more get 429 with Retry-After. 0 means no

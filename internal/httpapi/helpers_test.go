@@ -140,6 +140,8 @@ type bundleOpts struct {
 	extractor jobs.Extractor
 	realClock bool   // job times from time.Now instead of the frozen test clock
 	dir       string // data directory; defaults to a new temporary one
+	blobs     jobs.Blobs
+	sweep     time.Duration // the manager's SweepInterval; defaults to its own
 	mutate    func(*Config)
 }
 
@@ -187,7 +189,7 @@ func newBundle(t testing.TB, o *bundleOpts) *bundle {
 	require.NoError(t, err)
 	m, err := jobs.New(jobs.Config{
 		Dir: dir, Workers: workers, QueueSize: o.queueSize, MinFreeBytes: cfg.MinFreeBytes, Extractor: ex, Now: now, Logger: logger,
-		Fetcher: jobsFetcher{newTestFetcher(full)},
+		Fetcher: jobsFetcher{newTestFetcher(full)}, Blobs: o.blobs, SweepInterval: o.sweep,
 	})
 	require.NoError(t, err)
 	s, err := New(cfg, m)

@@ -416,6 +416,7 @@ func Serve(ctx context.Context, ln net.Listener, cfg Config) error {
 		JobTimeout:   cfg.JobTimeout,
 		Retention:    cfg.Retention,
 		Extractor:    cfg.Extractor,
+		Blobs:        cfg.Blobs,
 		Fetcher:      jobsFetcher{fetcher},
 		Now:          cfg.Now,
 		Logger:       cfg.Logger,

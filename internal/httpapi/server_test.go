@@ -20,70 +20,72 @@ import (
 	"github.com/audex/audex/jobs"
 )
 
+// TestSubmitFilePollDownload runs on the disk and on S3 (see forEachBlobs).
 func TestSubmitFilePollDownload(t *testing.T) {
-	t.Parallel()
-	b := newBundle(t, nil)
-	r := b.submitFile(tokenA, []byte("a video"), "Holiday été.mp4", map[string]string{
-		"start_time": "1.5", "duration": "00:00:03.250", "output_format": "wav", "channels": "1",
-	}, "")
-	id := b.jobID(r)
-	st := b.waitStatus(tokenA, id)
-	assert.Equal(t, id, st["job_id"])
-	assert.Equal(t, statusSuccessful, st["status"])
-	assert.NotContains(t, st, "message")
-	assert.Equal(t, "succeeded", st["state"])
-	assert.Equal(t, 100.0, st["progress"])
-	assert.Contains(t, st, "expires_at")
-	meta := st["metadata"].(map[string]any)
-	assert.Equal(t, "Holiday été.mp4", meta["input_name"])
-	assert.Equal(t, 7.0, meta["input_bytes"])
-	req := meta["request"].(map[string]any)
-	assert.Equal(t, 1.5, req["start_time"])
-	assert.Equal(t, 3.25, req["duration"])
-	assert.Equal(t, "wav", req["output_format"])
-	assert.Equal(t, 1.0, req["channels"])
-	out := meta["output"].(map[string]any)
-	assert.Equal(t, 3.25, out["duration"])
-	assert.Equal(t, float64(payloadSize), out["bytes"])
-	assert.Equal(t, "aac", meta["input"].(map[string]any)["codec"])
+	forEachBlobs(t, func(t *testing.T, o *bundleOpts) {
+		b := newBundle(t, o)
+		r := b.submitFile(tokenA, []byte("a video"), "Holiday été.mp4", map[string]string{
+			"start_time": "1.5", "duration": "00:00:03.250", "output_format": "wav", "channels": "1",
+		}, "")
+		id := b.jobID(r)
+		st := b.waitStatus(tokenA, id)
+		assert.Equal(t, id, st["job_id"])
+		assert.Equal(t, statusSuccessful, st["status"])
+		assert.NotContains(t, st, "message")
+		assert.Equal(t, "succeeded", st["state"])
+		assert.Equal(t, 100.0, st["progress"])
+		assert.Contains(t, st, "expires_at")
+		meta := st["metadata"].(map[string]any)
+		assert.Equal(t, "Holiday été.mp4", meta["input_name"])
+		assert.Equal(t, 7.0, meta["input_bytes"])
+		req := meta["request"].(map[string]any)
+		assert.Equal(t, 1.5, req["start_time"])
+		assert.Equal(t, 3.25, req["duration"])
+		assert.Equal(t, "wav", req["output_format"])
+		assert.Equal(t, 1.0, req["channels"])
+		out := meta["output"].(map[string]any)
+		assert.Equal(t, 3.25, out["duration"])
+		assert.Equal(t, float64(payloadSize), out["bytes"])
+		assert.Equal(t, "aac", meta["input"].(map[string]any)["codec"])
 
-	link, _ := st["url"].(string)
-	require.True(t, strings.HasPrefix(link, b.ts.URL+"/results/"+id+"/Holiday_t.wav?"), link)
-	// The link is a capability: no credentials needed.
-	dl := b.do(b.newRequest(http.MethodGet, link, nil, ""))
-	require.Equal(t, http.StatusOK, dl.StatusCode, "%s", dl.body)
-	assert.Equal(t, payload(), dl.body)
-	assert.Equal(t, "audio/wav", dl.Header.Get("Content-Type"))
-	assert.Equal(t, `attachment; filename="Holiday_t.wav"; filename*=UTF-8''Holiday%20%C3%A9t%C3%A9.wav`, dl.Header.Get("Content-Disposition"))
-	assert.Equal(t, "bytes", dl.Header.Get("Accept-Ranges"))
-	etag := dl.Header.Get("ETag")
-	require.NotEmpty(t, etag)
+		link, _ := st["url"].(string)
+		require.True(t, strings.HasPrefix(link, b.ts.URL+"/results/"+id+"/Holiday_t.wav?"), link)
+		// The link is a capability: no credentials needed.
+		dl := b.do(b.newRequest(http.MethodGet, link, nil, ""))
+		require.Equal(t, http.StatusOK, dl.StatusCode, "%s", dl.body)
+		assert.Equal(t, payload(), dl.body)
+		assert.Equal(t, "audio/wav", dl.Header.Get("Content-Type"))
+		assert.Equal(t, `attachment; filename="Holiday_t.wav"; filename*=UTF-8''Holiday%20%C3%A9t%C3%A9.wav`, dl.Header.Get("Content-Disposition"))
+		assert.Equal(t, "bytes", dl.Header.Get("Accept-Ranges"))
+		etag := dl.Header.Get("ETag")
+		require.NotEmpty(t, etag)
 
-	head := b.do(b.newRequest(http.MethodHead, link, nil, ""))
-	assert.Equal(t, http.StatusOK, head.StatusCode)
-	assert.Empty(t, head.body)
-	assert.Equal(t, fmt.Sprint(payloadSize), head.Header.Get("Content-Length"))
-	assert.Equal(t, etag, head.Header.Get("ETag"))
+		head := b.do(b.newRequest(http.MethodHead, link, nil, ""))
+		assert.Equal(t, http.StatusOK, head.StatusCode)
+		assert.Empty(t, head.body)
+		assert.Equal(t, fmt.Sprint(payloadSize), head.Header.Get("Content-Length"))
+		assert.Equal(t, etag, head.Header.Get("ETag"))
 
-	rng := b.newRequest(http.MethodGet, link, nil, "")
-	rng.Header.Set("Range", "bytes=100-199")
-	part := b.do(rng)
-	assert.Equal(t, http.StatusPartialContent, part.StatusCode)
-	assert.Equal(t, payload()[100:200], part.body)
-	assert.Equal(t, fmt.Sprintf("bytes 100-199/%d", payloadSize), part.Header.Get("Content-Range"))
+		rng := b.newRequest(http.MethodGet, link, nil, "")
+		rng.Header.Set("Range", "bytes=100-199")
+		part := b.do(rng)
+		assert.Equal(t, http.StatusPartialContent, part.StatusCode)
+		assert.Equal(t, payload()[100:200], part.body)
+		assert.Equal(t, fmt.Sprintf("bytes 100-199/%d", payloadSize), part.Header.Get("Content-Range"))
 
-	rng = b.newRequest(http.MethodGet, link, nil, "")
-	rng.Header.Set("Range", fmt.Sprintf("bytes=%d-", payloadSize+5))
-	assert.Equal(t, http.StatusRequestedRangeNotSatisfiable, b.do(rng).StatusCode)
+		rng = b.newRequest(http.MethodGet, link, nil, "")
+		rng.Header.Set("Range", fmt.Sprintf("bytes=%d-", payloadSize+5))
+		assert.Equal(t, http.StatusRequestedRangeNotSatisfiable, b.do(rng).StatusCode)
 
-	cond := b.newRequest(http.MethodGet, link, nil, "")
-	cond.Header.Set("If-None-Match", etag)
-	assert.Equal(t, http.StatusNotModified, b.do(cond).StatusCode)
+		cond := b.newRequest(http.MethodGet, link, nil, "")
+		cond.Header.Set("If-None-Match", etag)
+		assert.Equal(t, http.StatusNotModified, b.do(cond).StatusCode)
 
-	assert.Empty(t, b.uploads(), "the upload was handed to the job manager")
-	logs := b.logText()
-	assert.Contains(t, logs, `"job":"`+id+`"`)
-	assert.NotContains(t, logs, "sig=", "links' signatures stay out of the logs")
+		assert.Empty(t, b.uploads(), "the upload was handed to the job manager")
+		logs := b.logText()
+		assert.Contains(t, logs, `"job":"`+id+`"`)
+		assert.NotContains(t, logs, "sig=", "links' signatures stay out of the logs")
+	})
 }
 
 func TestSubmitFieldsBeforeVideoAndJSONURL(t *testing.T) {
@@ -388,90 +390,96 @@ func TestFailedJobStatus(t *testing.T) {
 	assert.NotContains(t, st, "url")
 }
 
+// TestExpiryAndPersistence runs on the disk and on S3 (see forEachBlobs).
 func TestExpiryAndPersistence(t *testing.T) {
-	t.Parallel()
-	b := newBundle(t, nil)
-	id := b.jobID(b.submitFile(tokenA, []byte("v"), "x.mp4", nil, ""))
-	kept := b.jobID(b.submitFile(tokenA, []byte("v"), "x.mp4", nil, "persistent=1"))
-	st := b.waitStatus(tokenA, id)
-	link := st["url"].(string)
-	keptLink := b.waitStatus(tokenA, kept)["url"].(string)
-	exp, err := time.Parse(time.RFC3339, st["expires_at"].(string))
-	require.NoError(t, err)
-	assert.Equal(t, 15*time.Minute, exp.Sub(b.clock.Now()).Round(time.Minute))
+	forEachBlobs(t, func(t *testing.T, o *bundleOpts) {
+		b := newBundle(t, o)
+		id := b.jobID(b.submitFile(tokenA, []byte("v"), "x.mp4", nil, ""))
+		kept := b.jobID(b.submitFile(tokenA, []byte("v"), "x.mp4", nil, "persistent=1"))
+		st := b.waitStatus(tokenA, id)
+		link := st["url"].(string)
+		keptLink := b.waitStatus(tokenA, kept)["url"].(string)
+		exp, err := time.Parse(time.RFC3339, st["expires_at"].(string))
+		require.NoError(t, err)
+		assert.Equal(t, 15*time.Minute, exp.Sub(b.clock.Now()).Round(time.Minute))
 
-	b.clock.Advance(14*time.Minute + 59*time.Second)
-	assert.Equal(t, http.StatusOK, b.do(b.newRequest(http.MethodGet, link, nil, "")).StatusCode)
-	b.clock.Advance(2 * time.Second)
-	r := b.do(b.newRequest(http.MethodGet, link, nil, ""))
-	assert.Equal(t, http.StatusGone, r.StatusCode)
-	assert.Equal(t, "expired", r.json(t)["code"])
-	st = b.status(tokenA, id).json(t)
-	assert.Equal(t, statusFailed, st["status"])
-	assert.Equal(t, "expired", st["state"])
-	assert.Equal(t, "expired", st["code"])
+		b.clock.Advance(14*time.Minute + 59*time.Second)
+		assert.Equal(t, http.StatusOK, b.do(b.newRequest(http.MethodGet, link, nil, "")).StatusCode)
+		b.clock.Advance(2 * time.Second)
+		r := b.do(b.newRequest(http.MethodGet, link, nil, ""))
+		assert.Equal(t, http.StatusGone, r.StatusCode)
+		assert.Equal(t, "expired", r.json(t)["code"])
+		st = b.status(tokenA, id).json(t)
+		assert.Equal(t, statusFailed, st["status"])
+		assert.Equal(t, "expired", st["state"])
+		assert.Equal(t, "expired", st["code"])
 
-	b.clock.Advance(24 * time.Hour)
-	assert.Equal(t, http.StatusOK, b.do(b.newRequest(http.MethodGet, keptLink, nil, "")).StatusCode)
-	assert.Equal(t, statusSuccessful, b.status(tokenA, kept).json(t)["status"])
+		b.clock.Advance(24 * time.Hour)
+		assert.Equal(t, http.StatusOK, b.do(b.newRequest(http.MethodGet, keptLink, nil, "")).StatusCode)
+		assert.Equal(t, statusSuccessful, b.status(tokenA, kept).json(t)["status"])
+	})
 }
 
+// TestResultLinkTampering runs on the disk and on S3 (see forEachBlobs).
 func TestResultLinkTampering(t *testing.T) {
-	t.Parallel()
-	b := newBundle(t, nil)
-	id := b.jobID(b.submitFile(tokenA, []byte("v"), "x.mp4", nil, ""))
-	other := b.jobID(b.submitFile(tokenA, []byte("v"), "x.mp4", nil, ""))
-	link := b.waitStatus(tokenA, id)["url"].(string)
-	b.waitStatus(tokenA, other)
-	u, err := url.Parse(link)
-	require.NoError(t, err)
-	q := u.Query()
-	sig, exp := q.Get("sig"), q.Get("exp")
-	flip := func(s string, i int) string {
-		c := []byte(s)
-		if c[i] == 'A' {
-			c[i] = 'B'
-		} else {
-			c[i] = 'A'
+	forEachBlobs(t, func(t *testing.T, o *bundleOpts) {
+		b := newBundle(t, o)
+		id := b.jobID(b.submitFile(tokenA, []byte("v"), "x.mp4", nil, ""))
+		other := b.jobID(b.submitFile(tokenA, []byte("v"), "x.mp4", nil, ""))
+		link := b.waitStatus(tokenA, id)["url"].(string)
+		b.waitStatus(tokenA, other)
+		u, err := url.Parse(link)
+		require.NoError(t, err)
+		q := u.Query()
+		sig, exp := q.Get("sig"), q.Get("exp")
+		flip := func(s string, i int) string {
+			c := []byte(s)
+			if c[i] == 'A' {
+				c[i] = 'B'
+			} else {
+				c[i] = 'A'
+			}
+			return string(c)
 		}
-		return string(c)
-	}
-	variants := []string{
-		u.Path + "?exp=" + exp,
-		u.Path + "?sig=" + sig,
-		u.Path + "?exp=" + exp + "0&sig=" + sig,
-		u.Path + "?exp=" + fmt.Sprint(b.clock.Now().Add(time.Hour*24*365).Unix()) + "&sig=" + sig,
-		u.Path + "?exp=" + exp + "&sig=" + flip(sig, 0),
-		u.Path + "?exp=" + exp + "&sig=" + flip(sig, len(sig)-1),
-		u.Path + "?exp=" + exp + "&sig=" + sig[:len(sig)-1],
-		strings.Replace(u.Path, id, other, 1) + "?" + u.RawQuery,
-		strings.Replace(u.Path, ".mp3", ".wav", 1) + "?" + u.RawQuery,
-		"/results/" + id + "/..%2f..%2fjobs.db?" + u.RawQuery,
-		"/results/" + id + "/%2e%2e?" + u.RawQuery,
-		"/results/" + id + "/..%5cx?" + u.RawQuery,
-	}
-	for _, v := range variants {
-		r := b.do(b.newRequest(http.MethodGet, v, nil, ""))
-		assert.Equal(t, http.StatusForbidden, r.StatusCode, v)
-		assert.Equal(t, "bad_signature", r.json(t)["code"], v)
-	}
-	// A tampered link stays 403 after expiry; the genuine one turns 410.
-	b.clock.Advance(time.Hour)
-	assert.Equal(t, http.StatusForbidden, b.do(b.newRequest(http.MethodGet, variants[4], nil, "")).StatusCode)
-	assert.Equal(t, http.StatusGone, b.do(b.newRequest(http.MethodGet, link, nil, "")).StatusCode)
+		variants := []string{
+			u.Path + "?exp=" + exp,
+			u.Path + "?sig=" + sig,
+			u.Path + "?exp=" + exp + "0&sig=" + sig,
+			u.Path + "?exp=" + fmt.Sprint(b.clock.Now().Add(time.Hour*24*365).Unix()) + "&sig=" + sig,
+			u.Path + "?exp=" + exp + "&sig=" + flip(sig, 0),
+			u.Path + "?exp=" + exp + "&sig=" + flip(sig, len(sig)-1),
+			u.Path + "?exp=" + exp + "&sig=" + sig[:len(sig)-1],
+			strings.Replace(u.Path, id, other, 1) + "?" + u.RawQuery,
+			strings.Replace(u.Path, ".mp3", ".wav", 1) + "?" + u.RawQuery,
+			"/results/" + id + "/..%2f..%2fjobs.db?" + u.RawQuery,
+			"/results/" + id + "/%2e%2e?" + u.RawQuery,
+			"/results/" + id + "/..%5cx?" + u.RawQuery,
+		}
+		for _, v := range variants {
+			r := b.do(b.newRequest(http.MethodGet, v, nil, ""))
+			assert.Equal(t, http.StatusForbidden, r.StatusCode, v)
+			assert.Equal(t, "bad_signature", r.json(t)["code"], v)
+		}
+		// A tampered link stays 403 after expiry; the genuine one turns 410.
+		b.clock.Advance(time.Hour)
+		assert.Equal(t, http.StatusForbidden, b.do(b.newRequest(http.MethodGet, variants[4], nil, "")).StatusCode)
+		assert.Equal(t, http.StatusGone, b.do(b.newRequest(http.MethodGet, link, nil, "")).StatusCode)
+	})
 }
 
+// TestDeleteFinishedJob runs on the disk and on S3 (see forEachBlobs).
 func TestDeleteFinishedJob(t *testing.T) {
-	t.Parallel()
-	b := newBundle(t, nil)
-	id := b.jobID(b.submitFile(tokenA, []byte("v"), "x.mp4", nil, "persistent=true"))
-	link := b.waitStatus(tokenA, id)["url"].(string)
-	d := b.do(b.newRequest(http.MethodDelete, "/job/extract/video/audio/"+id, nil, tokenA))
-	assert.Equal(t, http.StatusNoContent, d.StatusCode)
-	assert.Equal(t, http.StatusNotFound, b.status(tokenA, id).StatusCode)
-	r := b.do(b.newRequest(http.MethodGet, link, nil, ""))
-	assert.Equal(t, http.StatusNotFound, r.StatusCode, "a valid link to a deleted job")
-	assert.Equal(t, http.StatusNotFound, b.do(b.newRequest(http.MethodDelete, "/job/extract/video/audio/"+id, nil, tokenA)).StatusCode)
+	forEachBlobs(t, func(t *testing.T, o *bundleOpts) {
+		b := newBundle(t, o)
+		id := b.jobID(b.submitFile(tokenA, []byte("v"), "x.mp4", nil, "persistent=true"))
+		link := b.waitStatus(tokenA, id)["url"].(string)
+		d := b.do(b.newRequest(http.MethodDelete, "/job/extract/video/audio/"+id, nil, tokenA))
+		assert.Equal(t, http.StatusNoContent, d.StatusCode)
+		assert.Equal(t, http.StatusNotFound, b.status(tokenA, id).StatusCode)
+		r := b.do(b.newRequest(http.MethodGet, link, nil, ""))
+		assert.Equal(t, http.StatusNotFound, r.StatusCode, "a valid link to a deleted job")
+		assert.Equal(t, http.StatusNotFound, b.do(b.newRequest(http.MethodDelete, "/job/extract/video/audio/"+id, nil, tokenA)).StatusCode)
+	})
 }
 
 func TestUnroutedAndOperationalEndpoints(t *testing.T) {

@@ -1,0 +1,96 @@
+package cli
+
+import (
+	"bufio"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/audex/audex/internal/s3blobs"
+	"github.com/audex/audex/internal/testmedia"
+	"github.com/audex/audex/internal/testsvc"
+)
+
+// TestBinaryServeS3: the real `audex serve` with its blobs in S3
+// (AUDEX_BLOBS, credentials in AWS_*; versitygw on loopback) runs a
+// submission end to end: the result is in the bucket, downloads through
+// the server, and nothing but the job store and empty working directories
+// is in --data-dir.
+func TestBinaryServeS3(t *testing.T) {
+	t.Parallel()
+	s3srv := testsvc.StartS3(t)
+	blobsURL := s3srv.URL(s3srv.NewBucket(t), "prod")
+	src := testmedia.Video(t, testmedia.Spec{Container: "mp4", Seconds: 3})
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+
+	srv := exec.Command(audexBinary(t), "serve", "--addr", "127.0.0.1:0", "--data-dir", data)
+	srv.Env = append(os.Environ(), "AUDEX_TOKEN=s3cret", "AUDEX_WORKERS=1", "AUDEX_BLOBS="+blobsURL)
+	for k, v := range s3srv.Env() {
+		srv.Env = append(srv.Env, k+"="+v)
+	}
+	logs, err := srv.StderrPipe()
+	require.NoError(t, err)
+	require.NoError(t, srv.Start())
+	stopped := false
+	t.Cleanup(func() {
+		if !stopped {
+			srv.Process.Kill()
+			srv.Wait()
+		}
+	})
+	addr := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(logs)
+		for sc.Scan() {
+			var line struct{ Msg, Addr string }
+			if json.Unmarshal(sc.Bytes(), &line) == nil && line.Msg == "serving" {
+				addr <- line.Addr
+			}
+		}
+	}()
+	var server string
+	select {
+	case a := <-addr:
+		server = "http://" + a
+	case <-time.After(20 * time.Second):
+		t.Fatal("audex serve did not start")
+	}
+	env := []string{"AUDEX_SERVER=" + server, "AUDEX_TOKEN=s3cret"}
+
+	r := audex(t, env, "submit", src, "--start", "0.5", "--duration", "1.5", "--format", "flac", "--persistent")
+	require.Equal(t, 0, r.code, r.stderr)
+	id := strings.TrimSpace(r.stdout)
+	r = audex(t, env, "status", id, "--wait")
+	require.Equal(t, 0, r.code, r.stderr)
+	out := filepath.Join(dir, "clip.flac")
+	r = audex(t, env, "fetch", id, "-o", out)
+	require.Equal(t, 0, r.code, r.stderr)
+	assertSeconds(t, 1.5, testmedia.Decode(t, out))
+
+	s3env := s3srv.Env()
+	blobs, err := s3blobs.New(blobsURL, func(k string) string { return s3env[k] })
+	require.NoError(t, err)
+	ls, err := blobs.List(t.Context(), "")
+	require.NoError(t, err)
+	require.Len(t, ls, 1, "%v", ls)
+	assert.Equal(t, "results/"+id+"/audio.flac", ls[0].Key)
+	fi, err := os.Stat(out)
+	require.NoError(t, err)
+	assert.Equal(t, fi.Size(), ls[0].Size)
+	for _, sub := range []string{"inputs", "results", "tmp"} {
+		assert.Empty(t, dirNames(t, filepath.Join(data, sub)), "%s: the blobs are in the bucket", sub)
+	}
+
+	require.NoError(t, srv.Process.Signal(syscall.SIGTERM))
+	require.NoError(t, srv.Wait())
+	stopped = true
+}
