@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"bytes"
 	"fmt"
 	"net/http"
 	"path/filepath"
@@ -149,4 +150,32 @@ func TestS3Unavailable(t *testing.T) {
 	dl := b.do(b.newRequest(http.MethodGet, link, nil, ""))
 	assert.Equal(t, http.StatusServiceUnavailable, dl.StatusCode, "%s", dl.body)
 	assert.Equal(t, http.StatusOK, b.status(tokenA, id).StatusCode, "stored jobs stay readable")
+}
+
+// BenchmarkBlobsPerJob measures what the blobs cost a job over loopback,
+// the extraction being the fake's: submit a 64 KiB input, wait for the
+// job, download the result, on the data directory's disk and on S3
+// (versitygw).
+//
+//	internal/ffmpeg/with-env go test -run '^$' -bench BlobsPerJob -benchtime 200x ./internal/httpapi
+func BenchmarkBlobsPerJob(b *testing.B) {
+	input := bytes.Repeat([]byte("v"), 64<<10)
+	run := func(b *testing.B, o *bundleOpts) {
+		o.realClock = true
+		bd := newBundle(b, o)
+		for b.Loop() {
+			id := bd.jobID(bd.submitFile(tokenA, input, "clip.mp4", nil, ""))
+			st := bd.waitStatus(tokenA, id)
+			r := bd.do(bd.newRequest(http.MethodGet, st["url"].(string), nil, ""))
+			require.Equal(b, http.StatusOK, r.StatusCode)
+		}
+	}
+	b.Run("disk", func(b *testing.B) { run(b, &bundleOpts{workers: 1}) })
+	b.Run("s3", func(b *testing.B) {
+		srv := testsvc.StartS3(b)
+		env := srv.Env()
+		blobs, err := s3blobs.New(srv.URL(srv.NewBucket(b), "bench"), func(k string) string { return env[k] })
+		require.NoError(b, err)
+		run(b, &bundleOpts{workers: 1, blobs: blobs})
+	})
 }
