@@ -48,7 +48,9 @@ type Config struct {
 	// elsewhere (S3), Dir keeps the job store and the node's temporary
 	// files only: inputs are put into Blobs before a submission returns
 	// and downloaded to Dir's tmp/ to be extracted, and results are put
-	// there once extracted.
+	// there once extracted. The blobs belong to this manager as the data
+	// directory does: at start it deletes the inputs and results no job of
+	// its own needs, so managers must not share a bucket prefix.
 	Blobs Blobs
 	// Fetcher downloads the inputs of URL jobs. Without one, SubmitURL
 	// fails with ErrInvalidRequest.

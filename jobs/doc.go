@@ -35,8 +35,8 @@
 // # Guarantees
 //
 // Accepted means durable: Submit returns only after the input file is
-// synced into the data directory and the job's record is committed (and
-// fsynced) in the store. A job that Submit accepted is never lost, across
+// stored durably in the blobs (synced into the data directory by default)
+// and the job's record is committed (and fsynced) in the store. A job that Submit accepted is never lost, across
 // crashes, SIGKILL and restarts: it ends succeeded, failed, canceled or
 // expired, or is deleted by the caller.
 //
@@ -122,5 +122,8 @@
 // the job is recorded succeeded; on a failure of either, nothing of the
 // job is left. The extraction reads and writes local files in the data
 // directory's tmp/ when the blobs are elsewhere. The package blobtest is
-// the conformance suite every Blobs passes.
+// the conformance suite every Blobs passes. Like the store, the blobs
+// under one prefix belong to one manager: at start it deletes every input
+// and result no job of its own needs, so two managers must never share
+// them.
 package jobs

@@ -84,7 +84,8 @@ type Job struct {
 // Output describes a job's result file.
 type Output struct {
 	// Path of the result file on disk, for programs that embed the
-	// manager; empty once expired. Not serialized: read the file with
+	// manager; empty once expired, and when Config.Blobs keeps results
+	// elsewhere than this disk. Not serialized: read the result with
 	// OpenResult.
 	Path     string         `json:"-"`
 	Size     int64          `json:"size"`

@@ -32,7 +32,8 @@ $AWS_SECRET_ACCESS_KEY and $AWS_SESSION_TOKEN: a submission is accepted
 only once its input is in the bucket, results are uploaded when done and
 downloaded through the same signed links, and --data-dir keeps the job
 store and temporary files. This is the first step towards many nodes on
-shared storage; one server still owns its jobs.
+shared storage; one server still owns its jobs, and its bucket prefix: at
+start it removes the objects no job of its own needs.
 
 Extractions run in --workers long-lived worker processes of this binary, so
 that a crash or a hang inside FFmpeg fails one job, not the service.
