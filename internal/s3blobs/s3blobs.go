@@ -13,8 +13,8 @@
 // Put uploads from the local file, which is seekable: the request is
 // signed over its content and retried from its start, which a stream could
 // not be over plain http. A blob read with seeking fetches from its
-// position on with one ranged GET, conditional on the ETag it was opened
-// with, so a reader never mixes two contents. Failures to reach the store
+// position on with ranged GETs of up to 8 MiB, conditional on the ETag it
+// was opened with, so a reader never mixes two contents. Failures to reach the store
 // wrap jobs.ErrUnavailable; a missing key is fs.ErrNotExist.
 package s3blobs
 
@@ -88,13 +88,20 @@ func New(rawURL string, getenv func(string) string) (jobs.Blobs, error) {
 		opts.BaseEndpoint = aws.String(ep)
 		opts.UsePathStyle = true
 	}
-	return &store{c: s3.New(opts), bucket: u.Host, prefix: prefix}, nil
+	return &store{c: s3.New(opts), bucket: u.Host, prefix: prefix, window: defaultWindow}, nil
 }
+
+// defaultWindow is the most one GET of a reader asks for. A reader cannot
+// know how much of the rest its caller will read (http.ServeContent reads
+// a range's length and stops): a bounded window bounds what the store
+// sends in vain, at the cost of a request per window on long reads.
+const defaultWindow = 8 << 20
 
 type store struct {
 	c      *s3.Client
 	bucket string
 	prefix string
+	window int64
 }
 
 // fail maps an SDK error: a 404 is fs.ErrNotExist, anything else means the
@@ -172,8 +179,8 @@ func (s *store) List(ctx context.Context, prefix string) ([]jobs.BlobInfo, error
 	return out, nil
 }
 
-// object reads a blob from its position on with one ranged GET, opened at
-// the first Read after a Seek.
+// object reads a blob from its position on with ranged GETs of up to a
+// window each, the first opened at the first Read after a Seek.
 type object struct {
 	s    *store
 	info jobs.BlobInfo
@@ -181,6 +188,7 @@ type object struct {
 	mu     sync.Mutex
 	pos    int64
 	body   io.ReadCloser
+	end    int64 // where body ends (exclusive)
 	closed bool
 }
 
@@ -199,26 +207,33 @@ func (o *object) Read(p []byte) (int, error) {
 		return 0, nil
 	}
 	if o.body == nil {
+		end := min(o.pos+o.s.window, o.info.Size)
 		// The reader outlives the call that opened it (an HTTP response
 		// streams from it): it is bound by Close, not by a context.
 		g, err := o.s.c.GetObject(context.Background(), &s3.GetObjectInput{
 			Bucket:  aws.String(o.s.bucket),
 			Key:     aws.String(o.s.prefix + o.info.Key),
-			Range:   aws.String("bytes=" + strconv.FormatInt(o.pos, 10) + "-"),
+			Range:   aws.String("bytes=" + strconv.FormatInt(o.pos, 10) + "-" + strconv.FormatInt(end-1, 10)),
 			IfMatch: aws.String(o.info.ETag),
 		})
 		if err != nil {
 			return 0, fail("get", o.info.Key, err)
 		}
-		o.body = g.Body
+		o.body, o.end = g.Body, end
+	}
+	if int64(len(p)) > o.end-o.pos {
+		p = p[:o.end-o.pos]
 	}
 	n, err := o.body.Read(p)
 	o.pos += int64(n)
+	if err == nil && o.pos == o.end {
+		err = io.EOF
+	}
 	if err == io.EOF {
 		o.body.Close()
 		o.body = nil
 		err = nil
-		if n == 0 && o.pos < o.info.Size {
+		if n == 0 && o.pos < o.end {
 			err = fmt.Errorf("s3blobs: get %s: %w at %d of %d bytes", o.info.Key, io.ErrUnexpectedEOF, o.pos, o.info.Size)
 		}
 	}

@@ -29,6 +29,19 @@ func TestS3Blobs(t *testing.T) {
 	})
 }
 
+// TestS3BlobsSmallWindow runs the suite with readers that fetch 4 KiB per
+// GET, so that reads and seeks cross the windows' edges.
+func TestS3BlobsSmallWindow(t *testing.T) {
+	srv := testsvc.StartS3(t)
+	env := srv.Env()
+	blobtest.Run(t, func(t *testing.T) jobs.Blobs {
+		b, err := New(srv.URL(srv.NewBucket(t), ""), func(k string) string { return env[k] })
+		require.NoError(t, err)
+		b.(*store).window = 4096
+		return b
+	})
+}
+
 // TestS3Unavailable: with the server gone, every call fails with
 // jobs.ErrUnavailable, never as a missing key.
 func TestS3Unavailable(t *testing.T) {
