@@ -727,8 +727,12 @@ func (m *Manager) Ready() error {
 // blobs that finds nothing when they are up.
 const readyKey = ".ready"
 
+// readyTimeout bounds that round trip: a readiness probe must answer soon,
+// and blobs that take longer are not ready.
+const readyTimeout = 5 * time.Second
+
 func (m *Manager) blobsAnswer() error {
-	ctx, cancel := context.WithTimeout(context.Background(), blobTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), readyTimeout)
 	defer cancel()
 	if _, err := m.blobs.Stat(ctx, readyKey); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("%w: blobs: %w", ErrUnavailable, err)
