@@ -95,9 +95,8 @@
 // Only the chosen audio stream is read and decoded (every other stream is
 // discarded at the demuxer, and audex's FFmpeg build has no video decoder);
 // a path is read by FFmpeg's file protocol, every protocol shut once it is
-// open, and a
-// reader through Go callbacks, so no input can make FFmpeg open another file
-// or URL; probing, stream count, output duration and size and decoder
+// open, and a reader through Go callbacks, so no input can make FFmpeg open
+// another file or URL; probing, stream count, output duration and size and decoder
 // threads are bounded by [Limits]. Errors wrap the package's sentinels
 // ([ErrNoAudio], [ErrUnrecognizedInput], [ErrStartBeyondEnd], ...) together
 // with FFmpeg's message; compare with errors.Is.
