@@ -74,7 +74,7 @@ type frame struct {
 func newFrame(b *bytes.Buffer, left float64, title, xLabel, yLabel string, xmin, xmax, ymax float64) *frame {
 	ticks := niceTicks(ymax)
 	return &frame{
-		x0: left + 52, y0: 30, w: panelW - 52 - 16, h: panelH - 30 - 44,
+		x0: left + 52, y0: 30, w: panelW - 52 - 16, h: panelH - 30 - 66,
 		xmin: xmin, xmax: xmax, ymax: ticks[len(ticks)-1], b: b, yTicks: ticks,
 		xLabel: xLabel, yLabel: yLabel, tt: title,
 	}
@@ -99,16 +99,22 @@ func (f *frame) axes() {
 		fmt.Fprintf(b, `<text x="%.1f" y="%.1f" font-size="10" text-anchor="end">%s</text>`+"\n", f.x0-4, y+3.5, tickLabel(t))
 	}
 	fmt.Fprintf(b, `<path d="M%.1f %.1fV%.1fH%.1f" fill="none" stroke="black" stroke-width="1"/>`+"\n", f.x0, f.y0, f.y0+f.h, f.x0+f.w)
-	fmt.Fprintf(b, `<text x="%.1f" y="%.1f" font-size="11" text-anchor="middle">%s</text>`+"\n", f.x0+f.w/2, f.y0+f.h+36, html.EscapeString(f.xLabel))
+	fmt.Fprintf(b, `<text x="%.1f" y="%.1f" font-size="11" text-anchor="middle">%s</text>`+"\n", f.x0+f.w/2, f.y0+f.h+58, html.EscapeString(f.xLabel))
 	cy := f.y0 + f.h/2
 	fmt.Fprintf(b, `<text x="%.1f" y="%.1f" font-size="11" text-anchor="middle" transform="rotate(-90 %.1f %.1f)">%s</text>`+"\n",
 		f.x0-38, cy, f.x0-38, cy, html.EscapeString(f.yLabel))
 }
 
-func (f *frame) xTick(x float64, label string) {
-	X := f.px(x)
-	fmt.Fprintf(f.b, `<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="black" stroke-width="1"/>`+"\n", X, f.y0+f.h, X, f.y0+f.h+4)
-	fmt.Fprintf(f.b, `<text x="%.1f" y="%.1f" font-size="10" text-anchor="middle">%s</text>`+"\n", X, f.y0+f.h+16, html.EscapeString(label))
+// xTick marks x with its label; slanted labels make room for many.
+func (f *frame) xTick(x float64, label string, slant bool) {
+	X, Y := f.px(x), f.y0+f.h
+	fmt.Fprintf(f.b, `<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="black" stroke-width="1"/>`+"\n", X, Y, X, Y+4)
+	if slant {
+		fmt.Fprintf(f.b, `<text x="%.1f" y="%.1f" font-size="10" text-anchor="end" transform="rotate(-35 %.1f %.1f)">%s</text>`+"\n",
+			X+3, Y+12, X+3, Y+12, html.EscapeString(label))
+		return
+	}
+	fmt.Fprintf(f.b, `<text x="%.1f" y="%.1f" font-size="10" text-anchor="middle">%s</text>`+"\n", X, Y+16, html.EscapeString(label))
 }
 
 type point struct{ x, y float64 }
@@ -131,7 +137,7 @@ func (r *Report) concurrencyPanel(b *bytes.Buffer, left float64) {
 	f := newFrame(b, left, "Throughput vs concurrent workers (2 s clip -> mp3)", "workers", "jobs/s", xmin, xmax, ymax*1.25)
 	f.axes()
 	for _, p := range a {
-		f.xTick(p.x, strconv.FormatFloat(p.x, 'g', -1, 64))
+		f.xTick(p.x, strconv.FormatFloat(p.x, 'g', -1, 64), false)
 	}
 	line := func(ps []point, color string) {
 		if len(ps) == 0 {
@@ -198,7 +204,7 @@ func (r *Report) speedupPanel(b *bytes.Buffer, left float64) {
 		x := f.px(float64(i))
 		fmt.Fprintf(b, `<rect x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="%s"><title>%s %.2fx</title></rect>`+"\n",
 			x-barW/2, f.py(v), barW, f.py(0)-f.py(v), audexColor, html.EscapeString(names[i]), v)
-		f.xTick(float64(i), names[i])
+		f.xTick(float64(i), names[i], len(vals) > 6)
 	}
 	y := f.py(1)
 	fmt.Fprintf(b, `<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="%s" stroke-width="1.5" stroke-dasharray="4 3"/>`+"\n", f.x0, y, f.x0+f.w, y, ffmpegColor)
