@@ -29,6 +29,8 @@ type bar struct {
 	n        int64   // bytes bar: bytes so far
 	start    time.Time
 	drawn    time.Time
+
+	clock func() time.Time // nil: time.Now (tests set it)
 }
 
 const (
@@ -104,10 +106,17 @@ func (b *bar) done() {
 	fmt.Fprint(b.w, "\r\x1b[K")
 }
 
+func (b *bar) now() time.Time {
+	if b.clock != nil {
+		return b.clock()
+	}
+	return time.Now()
+}
+
 // draw rewrites the line, at most every barThrottle unless forced; b.mu is
 // held.
 func (b *bar) draw(force bool) {
-	now := time.Now()
+	now := b.now()
 	if !force && now.Sub(b.drawn) < barThrottle {
 		return
 	}

@@ -14,12 +14,19 @@ import (
 func TestBarLines(t *testing.T) {
 	t.Parallel()
 	var out bytes.Buffer
-	b := &bar{w: &out, desc: "extracting", start: time.Now()}
+	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	now := start.Add(4 * time.Second)
+	b := &bar{w: &out, desc: "extracting", start: start, clock: func() time.Time { return now }}
 	b.set(0.5, "extracting 00:01")
-	assert.Equal(t, "\r\x1b[Kextracting 00:01  50% |"+strings.Repeat("█", 15)+strings.Repeat(" ", 15)+"| [0s:0s]", out.String())
+	assert.Equal(t, "\r\x1b[Kextracting 00:01  50% |"+strings.Repeat("█", 15)+strings.Repeat(" ", 15)+"| [4s:4s]", out.String())
 	out.Reset()
+	now = now.Add(barThrottle - time.Millisecond)
 	b.set(0.6, "")
 	assert.Empty(t, out.String(), "throttled")
+	now = now.Add(time.Millisecond)
+	b.set(0.75, "")
+	assert.Equal(t, "\r\x1b[Kextracting 00:01  75% |"+strings.Repeat("█", 22)+strings.Repeat(" ", 8)+"| [4s:1s]", out.String())
+	out.Reset()
 	b.done()
 	assert.Equal(t, "\r\x1b[K", out.String(), "cleared")
 
