@@ -164,7 +164,7 @@ func TestServeEnvironment(t *testing.T) {
 	r = run(t, context.Background(), nil, nil, "serve", "--help")
 	for _, f := range []string{"--addr ADDRESS", "--data-dir DIR", "--token TOKEN", "--credentials FILE", "--anonymous",
 		"--workers N", "--queue N", "--min-free SIZE", "--job-timeout", "--retention", "--max-upload SIZE", "--public-url URL",
-		"--drain-timeout", "--log-level LEVEL", "--isolation MODE", "--worker-memory SIZE"} {
+		"--shutdown-grace", "--drain-timeout", "--log-level LEVEL", "--isolation MODE", "--worker-memory SIZE"} {
 		assert.Contains(t, r.stdout, "  "+f+" ")
 	}
 	// Every flag names its variable.

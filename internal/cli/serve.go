@@ -8,6 +8,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/audex/audex/internal/httpapi"
 	"github.com/audex/audex/internal/s3blobs"
@@ -20,10 +21,14 @@ var serveCmd = &command{
 	summary: "run the HTTP job service",
 	help: `
 Serves the hosted "extract audio from video" job API (and audex's
-extensions, described at GET /openapi.json) until SIGINT or SIGTERM, then
-drains: submissions get 503, running jobs get --drain-timeout to finish, and
-jobs cut off resume at the next start. Jobs, results and uploads live in
---data-dir. A browser pointed at the server gets the playground page.
+extensions, described at GET /openapi.json) until SIGINT or SIGTERM. Then,
+for --shutdown-grace, /readyz answers 503 and new submissions get 503 with
+Retry-After while status, downloads and streams go on answering, so that a
+load balancer moves new work to other replicas; then it drains: the port
+closes, requests and running jobs get --drain-timeout to finish, an upload
+still arriving then gets 503 and is not kept, and jobs cut off resume at the
+next start. Jobs, results and uploads live in --data-dir. A browser pointed
+at the server gets the playground page.
 
 With --blobs s3://bucket/prefix, inputs and results live in an S3 bucket
 (any S3-compatible store; ?endpoint=http://host:port for one that is not
@@ -59,6 +64,10 @@ Examples:
 
 func init() { serveCmd.run = runServe }
 
+// defaultShutdownGrace gives load balancers that poll /readyz every second
+// or two time to notice.
+const defaultShutdownGrace = 5 * time.Second
+
 func runServe(ctx context.Context, e *env, args []string) error {
 	fs := serveCmd.newFlags()
 	cfg := httpapi.Config{}
@@ -86,6 +95,7 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	fs.DurationVar(&cfg.RetryAfter, "retry-after", 0, "what 429 and 503 answers tell clients to wait (default 5s)")
 	fs.DurationVar(&cfg.ReadHeaderTimeout, "read-header-timeout", 0, "time allowed for a request's headers (default 10s)")
 	fs.DurationVar(&cfg.IdleTimeout, "idle-timeout", 0, "keep-alive connections idle this long are closed (default 1m)")
+	fs.DurationVar(&cfg.ShutdownGrace, "shutdown-grace", defaultShutdownGrace, "on shutdown, time for which /readyz fails and new submissions get 503 before the port closes; 0 for none")
 	fs.DurationVar(&cfg.DrainTimeout, "drain-timeout", 0, "on shutdown, time given to requests and running jobs (default 30s)")
 	logLevel := fs.String("log-level", "info", "`LEVEL` of the JSON log: debug, info, warn or error")
 	isolation := fs.String("isolation", "process", "where extractions run, `MODE`: process (worker processes of this binary: a crash in FFmpeg costs one job) or none (in the server process)")
@@ -106,6 +116,9 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
 		return usagef("--log-level %q: want debug, info, warn or error", *logLevel)
+	}
+	if cfg.ShutdownGrace < 0 {
+		return usagef("--shutdown-grace must not be negative")
 	}
 	if cfg.Workers < 0 || cfg.QueueSize < 0 || cfg.SubmitRate < 0 || cfg.SubmitBurst < 0 || cfg.MaxStreams < 0 || cfg.MaxStreamsPerOwner < 0 {
 		return usagef("--workers, --queue, --submit-rate, --submit-burst and --max-streams[-per-owner] must not be negative")

@@ -33,12 +33,14 @@ type served struct {
 	done chan struct{} // stderr is closed
 }
 
-// serve starts the binary on a loopback port with five workers and a
-// short drain timeout, on data directory dir.
-func serve(t *testing.T, dir string) *served {
+// serve starts the binary on a loopback port with five workers, a short
+// drain timeout and no grace period (unless flags say otherwise), on data
+// directory dir.
+func serve(t *testing.T, dir string, flags ...string) *served {
 	t.Helper()
-	cmd := exec.Command(audexBinary(t), "serve", "--addr", "127.0.0.1:0", "--data-dir", dir,
-		"--workers", "5", "--queue", "100", "--drain-timeout", "100ms")
+	args := append([]string{"serve", "--addr", "127.0.0.1:0", "--data-dir", dir,
+		"--workers", "5", "--queue", "100", "--drain-timeout", "100ms", "--shutdown-grace", "0"}, flags...)
+	cmd := exec.Command(audexBinary(t), args...)
 	cmd.Env = append(os.Environ(), "AUDEX_TOKEN=s3cret")
 	stderr, err := cmd.StderrPipe()
 	require.NoError(t, err)

@@ -93,6 +93,12 @@ type Config struct {
 	// Serve start. Default 10 s and 60 s.
 	ReadHeaderTimeout time.Duration
 	IdleTimeout       time.Duration
+	// ShutdownGrace is how long Run and Serve, once their context ends, go
+	// on answering with /readyz failing and new submissions refused (503
+	// with Retry-After) before they drain: time for load balancers to send
+	// new work to other replicas instead of to a closed port. 0 means none
+	// (`audex serve` defaults to 5 s).
+	ShutdownGrace time.Duration
 	// DrainTimeout bounds a graceful shutdown: in-flight requests and
 	// running jobs get this long before they are cut off (cut-off jobs are
 	// re-queued for the next start). Defaults to 30 s.

@@ -64,9 +64,15 @@ type Server struct {
 	metrics   *metrics
 	limiter   *rateLimiter
 	streams   *streamLimiter
-	draining  atomic.Bool
+	// stopping is set by StopAccepting: /readyz fails, submissions get
+	// 503, responses close their connections.
+	stopping  atomic.Bool
 	drain     chan struct{} // closed by SetDraining: live streams end
 	drainOnce sync.Once
+	// cut ends, at a drain's deadline, the uploads still arriving: they are
+	// answered 503 and nothing of them is kept.
+	cut    context.Context
+	cutOff context.CancelFunc
 }
 
 // New returns the service for m. The caller keeps m: it must outlive the
@@ -114,6 +120,7 @@ func New(cfg Config, m *jobs.Manager) (*Server, error) {
 		streams: newStreamLimiter(cfg.MaxStreams, cfg.MaxStreamsPerOwner),
 		drain:   make(chan struct{}),
 	}
+	s.cut, s.cutOff = context.WithCancel(context.Background())
 	if err := os.MkdirAll(s.uploadDir, 0o700); err != nil {
 		return nil, fmt.Errorf("httpapi: uploads dir: %w", err)
 	}
@@ -173,6 +180,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	info := &reqInfo{}
 	rw := &recorder{ResponseWriter: w, status: http.StatusOK}
+	if s.stopping.Load() {
+		// A load balancer's connections move to the other replicas.
+		w.Header().Set("Connection", "close")
+	}
 	r = r.WithContext(context.WithValue(r.Context(), reqInfoKey{}, info))
 	s.mux.ServeHTTP(rw, r)
 	elapsed := time.Since(start)
@@ -203,14 +214,28 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.log.LogAttrs(r.Context(), level, "request", attrs...)
 }
 
-// SetDraining makes /readyz fail and submissions answer 503, and ends the
-// live status streams, ahead of a shutdown (http.Server.Shutdown waits for
-// open requests, and a stream would hold it to its drain timeout). Run and
-// Serve call it when their context ends.
+// StopAccepting makes /readyz fail and new submissions answer 503 with
+// Retry-After, and has every response close its connection, while status,
+// downloads and live streams go on: the start of a shutdown's grace
+// period, in which load balancers notice and send new work elsewhere. Run
+// and Serve call it when their context ends.
+func (s *Server) StopAccepting() {
+	s.stopping.Store(true)
+}
+
+// SetDraining does what StopAccepting does and ends the live status
+// streams, ahead of a shutdown (http.Server.Shutdown waits for open
+// requests, and a stream would hold it to its drain timeout). Run and
+// Serve call it when the grace period is over.
 func (s *Server) SetDraining() {
-	s.draining.Store(true)
+	s.StopAccepting()
 	s.drainOnce.Do(func() { close(s.drain) })
 }
+
+// cutUploads ends the uploads still arriving: each is answered 503 with
+// Retry-After and its spooled part removed. Serve calls it at the drain
+// deadline, before it closes the connections left.
+func (s *Server) cutUploads() { s.cutOff() }
 
 type reqInfoKey struct{}
 
@@ -291,7 +316,7 @@ func (s *Server) handleUnrouted(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) {
-	if s.draining.Load() {
+	if s.stopping.Load() {
 		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "draining"})
 		return
 	}
@@ -396,10 +421,14 @@ func Run(ctx context.Context, cfg Config) error {
 
 // Serve runs the service on ln with a job manager of its own on
 // cfg.DataDir (queued jobs of an earlier run resume) until ctx is done.
-// Then it drains: /readyz fails and submissions get 503 at once, the
-// listener closes, in-flight requests and running jobs get
-// cfg.DrainTimeout to finish; jobs still running after that are canceled
-// and re-queued for the next start. Serve returns nil after a clean drain.
+// Then it stops accepting: /readyz fails and new submissions get 503 with
+// Retry-After at once, while everything else (status, downloads, streams,
+// uploads under way) goes on answering for cfg.ShutdownGrace. Then it
+// drains: the listener closes, live streams end, in-flight requests and
+// running jobs get cfg.DrainTimeout to finish. An upload still arriving at
+// that deadline is answered 503 and nothing of it is kept; jobs still
+// running are canceled and re-queued for the next start. Serve returns nil
+// after a clean drain.
 func Serve(ctx context.Context, ln net.Listener, cfg Config) error {
 	cfg, err := cfg.withDefaults()
 	if err != nil {
@@ -446,12 +475,28 @@ func Serve(ctx context.Context, ln net.Listener, cfg Config) error {
 	case <-ctx.Done():
 	case serveErr = <-served:
 	}
+	s.StopAccepting()
+	if serveErr == nil && cfg.ShutdownGrace > 0 {
+		s.log.Info("shutting down", "grace", cfg.ShutdownGrace.String())
+		grace := time.NewTimer(cfg.ShutdownGrace)
+		select {
+		case <-grace.C:
+		case serveErr = <-served:
+		}
+		grace.Stop()
+	}
 	s.SetDraining()
 	s.log.Info("draining", "timeout", cfg.DrainTimeout.String())
 	drainCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.DrainTimeout)
 	defer cancel()
 	httpErr := hs.Shutdown(drainCtx)
 	if httpErr != nil {
+		// Uploads still arriving get their 503 before the connections
+		// left are closed.
+		s.cutUploads()
+		answerCtx, cancelAnswer := context.WithTimeout(context.WithoutCancel(ctx), cutAnswerTimeout)
+		hs.Shutdown(answerCtx)
+		cancelAnswer()
 		hs.Close()
 	}
 	jobsErr := m.Shutdown(drainCtx)
@@ -465,6 +510,10 @@ func Serve(ctx context.Context, ln net.Listener, cfg Config) error {
 	}
 	return errors.Join(serveErr, jobsErr)
 }
+
+// cutAnswerTimeout is what uploads cut off at the drain deadline get to
+// send their 503 before their connections are closed.
+const cutAnswerTimeout = 2 * time.Second
 
 // maxHeaderBytes bounds a request's header block.
 const maxHeaderBytes = 64 << 10

@@ -46,7 +46,7 @@ func (e *rateLimitError) Is(target error) bool { return target == errRateLimited
 // admit refuses a submission before its body is read: while draining, or
 // when the owner is over its rate.
 func (s *Server) admit(owner string) error {
-	if s.draining.Load() {
+	if s.stopping.Load() {
 		return errDraining
 	}
 	if ok, wait := s.limiter.allow(owner); !ok {
@@ -229,24 +229,32 @@ func (s *Server) params(r *http.Request, values url.Values) (JobParams, error) {
 	return p, s.checkWebhook(p)
 }
 
-// body wraps r.Body in the size limit and the inactivity deadline.
-func (s *Server) body(w http.ResponseWriter, r *http.Request, limit int64) error {
+// body wraps r.Body in the size limit, the inactivity deadline and the cut
+// at a drain's deadline (see Server.cutUploads). The caller calls done when
+// it has read the body, error or not.
+func (s *Server) body(w http.ResponseWriter, r *http.Request, limit int64) (done func(), err error) {
 	if r.ContentLength > limit {
-		return fmt.Errorf("%w: request body of %d bytes over the %d byte limit", errTooLarge, r.ContentLength, limit)
+		return func() {}, fmt.Errorf("%w: request body of %d bytes over the %d byte limit", errTooLarge, r.ContentLength, limit)
 	}
 	rc := http.NewResponseController(w)
-	r.Body = http.MaxBytesReader(w, &idleBody{ReadCloser: r.Body, rc: rc, idle: s.cfg.UploadIdleTimeout}, limit)
-	return nil
+	r.Body = http.MaxBytesReader(w, &idleBody{ReadCloser: r.Body, rc: rc, idle: s.cfg.UploadIdleTimeout, cut: s.cut}, limit)
+	// A read blocked on the connection returns at once.
+	stop := context.AfterFunc(s.cut, func() { rc.SetReadDeadline(time.Now()) })
+	return func() {
+		stop()
+		rc.SetReadDeadline(time.Time{})
+	}, nil
 }
 
 // readMultipart streams a multipart body: the video part (when withVideo)
 // to a temp file in the uploads directory, other file parts to nowhere, and
 // fields into f.values.
 func (s *Server) readMultipart(w http.ResponseWriter, r *http.Request, limit int64, f *form, withVideo bool) error {
-	if err := s.body(w, r, limit); err != nil {
+	done, err := s.body(w, r, limit)
+	defer done()
+	if err != nil {
 		return err
 	}
-	defer http.NewResponseController(w).SetReadDeadline(time.Time{})
 	mr, err := r.MultipartReader()
 	if err != nil {
 		return badRequest("bad_multipart", "malformed multipart body: %v", err)
@@ -322,6 +330,9 @@ func (s *Server) readPart(part partReader, f *form, withVideo bool) error {
 func (s *Server) readError(r *http.Request, err error, what string) error {
 	var maxErr *http.MaxBytesError
 	switch {
+	case s.cut.Err() != nil, errors.Is(err, errDraining):
+		// Cut at the drain deadline: 503, the client may retry elsewhere.
+		return fmt.Errorf("%w: the upload was still arriving at the drain deadline", errDraining)
 	case errors.As(err, &maxErr), errors.Is(err, jobs.ErrUnavailable):
 		return err
 	case errors.Is(err, os.ErrDeadlineExceeded):
@@ -356,7 +367,9 @@ func (s *Server) readURLForm(w http.ResponseWriter, r *http.Request) (url.Values
 		}
 		return f.values, nil
 	case mediaType == "application/x-www-form-urlencoded":
-		if err := s.body(w, r, limit); err != nil {
+		done, err := s.body(w, r, limit)
+		defer done()
+		if err != nil {
 			return nil, err
 		}
 		b, err := io.ReadAll(r.Body)
@@ -369,7 +382,9 @@ func (s *Server) readURLForm(w http.ResponseWriter, r *http.Request) (url.Values
 		}
 		return v, nil
 	case isJSON(mediaType):
-		if err := s.body(w, r, limit); err != nil {
+		done, err := s.body(w, r, limit)
+		defer done()
+		if err != nil {
 			return nil, err
 		}
 		v, err := valuesFromJSON(r.Body)
@@ -398,6 +413,7 @@ type idleBody struct {
 	idle    time.Duration
 	renewed time.Time
 	since   int64 // bytes read since the deadline was last extended
+	cut     context.Context
 }
 
 // minUploadProgress is what an upload must deliver per idle period (at the
@@ -405,6 +421,11 @@ type idleBody struct {
 const minUploadProgress = 16 << 10
 
 func (b *idleBody) Read(p []byte) (int, error) {
+	if b.cut.Err() != nil {
+		// Checked before each read: a renewal below may have raced with
+		// the cut's deadline in the past.
+		return 0, errDraining
+	}
 	now := time.Now()
 	if b.renewed.IsZero() {
 		b.rc.SetReadDeadline(now.Add(b.idle))
