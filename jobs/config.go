@@ -55,6 +55,10 @@ type Config struct {
 	// Fetcher downloads the inputs of URL jobs. Without one, SubmitURL
 	// fails with ErrInvalidRequest.
 	Fetcher Fetcher
+	// Fetchers is how many URL jobs' inputs are downloaded at once, apart
+	// from the Workers: a slow server holds a download, never an
+	// extraction. Defaults to 4.
+	Fetchers int
 	// Now is the clock for job times, retention and expiry. Defaults to
 	// time.Now. (Timeouts and the sweep interval use real time.)
 	Now func() time.Time
@@ -65,6 +69,7 @@ type Config struct {
 // Defaults.
 const (
 	DefaultQueueSize     = 100
+	DefaultFetchers      = 4
 	DefaultRetention     = 15 * time.Minute
 	DefaultExpiredGrace  = 24 * time.Hour
 	DefaultSweepInterval = 60 * time.Second
@@ -84,6 +89,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.Workers <= 0 {
 		c.Workers = runtime.NumCPU()
+	}
+	if c.Fetchers <= 0 {
+		c.Fetchers = DefaultFetchers
 	}
 	if c.QueueSize <= 0 {
 		c.QueueSize = DefaultQueueSize

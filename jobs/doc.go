@@ -9,8 +9,11 @@
 //	job, err = m.Wait(ctx, job.ID)
 //	f, job, err := m.OpenResult(ctx, job.ID)
 //
-// A job is queued, then running (stages fetching, probing, extracting,
-// storing), then succeeded, failed or canceled; a succeeded job that is not
+// A job is queued, then running (stages probing, extracting, storing),
+// then succeeded, failed or canceled; a URL job is queued in stage fetching
+// first, while a small pool of its own (Config.Fetchers) downloads its
+// input and stores it, and only then waits for a worker, so that a slow
+// server never holds an extraction; a succeeded job that is not
 // persistent turns expired when its retention ends. A bounded pool of
 // workers (Config.Workers) runs jobs in submission order; at most
 // Config.QueueSize may wait, and a submission beyond that fails at once with

@@ -38,6 +38,15 @@ type Manager struct {
 	sweepStop chan struct{}
 	sweepDone chan struct{}
 
+	// The fetch stage (fetch.go): its own pool, woken by fetchWake, ended
+	// by stopFetches. fetchMu serializes claims (lock order: fetchMu, then
+	// the store, then mu).
+	fetchCtx    context.Context
+	stopFetches context.CancelFunc
+	fetchWake   chan struct{}
+	fetchers    sync.WaitGroup
+	fetchMu     sync.Mutex
+
 	// claimMu orders a worker's claim-and-register and its final commit
 	// against Cancel, so Cancel always finds the run of a job it sees
 	// running. (A run stays registered a little longer, until its files are
@@ -52,9 +61,10 @@ type Manager struct {
 
 	mu        sync.Mutex
 	runs      map[string]*run
-	changed   chan struct{} // closed and replaced whenever a job changes state
-	closing   bool          // Shutdown or Close was called
-	notifying bool          // StartNotifier was called
+	fetching  map[string]context.CancelFunc // URL jobs being fetched
+	changed   chan struct{}                 // closed and replaced whenever a job changes state
+	closing   bool                          // Shutdown or Close was called
+	notifying bool                          // StartNotifier was called
 	stopped   sync.Once
 
 	life      sync.RWMutex // store use (read) against closing it (write)
@@ -128,6 +138,8 @@ func newManager(cfg Config, dir string, st store) (*Manager, error) {
 		sweepStop: make(chan struct{}),
 		sweepDone: make(chan struct{}),
 		runs:      map[string]*run{},
+		fetching:  map[string]context.CancelFunc{},
+		fetchWake: make(chan struct{}, 1),
 		changed:   make(chan struct{}),
 		done:      make(chan struct{}),
 	}
@@ -139,8 +151,16 @@ func newManager(cfg Config, dir string, st store) (*Manager, error) {
 	for range cfg.Workers {
 		go m.worker()
 	}
+	m.fetchCtx, m.stopFetches = context.WithCancel(context.Background())
+	if cfg.Fetcher != nil {
+		m.fetchers.Add(cfg.Fetchers)
+		for range cfg.Fetchers {
+			go m.fetcher()
+		}
+	}
 	go m.sweeper()
 	m.signal()
+	m.signalFetch()
 	return m, nil
 }
 
@@ -258,7 +278,11 @@ func (m *Manager) enqueue(id string, req Request, n int64) (Job, error) {
 		return Job{}, err
 	}
 	m.log.Info("job queued", "job", id, "input_bytes", n, "position", r.position)
-	m.signal()
+	if r.needsFetch() {
+		m.signalFetch()
+	} else {
+		m.signal()
+	}
 	m.notify()
 	return m.view(r, now), nil
 }
@@ -295,8 +319,12 @@ func (m *Manager) SubmitReader(ctx context.Context, r io.Reader, req Request) (J
 	return m.submit(&req, false, func() (Job, error) { return m.submitReader(ctx, r, req) })
 }
 
-// SubmitURL submits a job whose input Config.Fetcher downloads when the job
-// runs (stage fetching). It returns once the job is durably queued.
+// SubmitURL submits a job whose input Config.Fetcher downloads. It returns
+// once the job is durably queued, at once: the download is a stage of its
+// own (fetching, on Config.Fetchers downloads at a time), after which the
+// input is stored through Config.Blobs and the job waits for a runner as an
+// uploaded one does (queued, then running). A download never holds one of
+// Config.Workers.
 func (m *Manager) SubmitURL(ctx context.Context, req Request) (Job, error) {
 	return m.submit(&req, true, func() (Job, error) { return m.enqueue(newID(), req, 0) })
 }
@@ -462,11 +490,11 @@ func (m *Manager) view(r *record, now time.Time) Job {
 	switch j.State {
 	case StateQueued:
 		j.Stage, j.QueuePosition = StageQueued, r.position
-	case StateRunning:
-		j.Stage = StageProbing
-		if r.Request.URL != "" && !r.HaveInput {
+		if r.needsFetch() {
 			j.Stage = StageFetching
 		}
+	case StateRunning:
+		j.Stage = StageProbing
 		m.mu.Lock()
 		if run := m.runs[r.ID]; run != nil {
 			j.Stage, j.Progress = run.status()
@@ -517,6 +545,11 @@ func (m *Manager) cancel(id string, now time.Time) (*record, error) {
 			if err != nil {
 				return storeErr(err)
 			}
+			m.mu.Lock()
+			if stop := m.fetching[id]; stop != nil {
+				stop()
+			}
+			m.mu.Unlock()
 			m.deleteBlob(inputKey(id))
 			m.log.Info("job canceled", "job", id, "state", StateQueued)
 			m.notify()
@@ -644,6 +677,8 @@ func (m *Manager) beginClose() {
 	m.closing = true
 	m.mu.Unlock()
 	m.stopped.Do(func() { close(m.stop) })
+	// Downloads under way start again at the next start.
+	m.stopFetches()
 }
 
 // Shutdown stops accepting jobs and waits for the running ones to finish.
@@ -687,6 +722,7 @@ func (m *Manager) Close() error {
 func (m *Manager) finish() error {
 	m.finishing.Do(func() {
 		m.stopRuns(errShutdown)
+		m.fetchers.Wait()
 		close(m.sweepStop)
 		<-m.sweepDone
 		m.life.Lock()

@@ -729,3 +729,82 @@ func TestNoClaimOnceStopping(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, StateQueued, j.State)
 }
+
+// gate is a Fetcher that holds every download until released or
+// canceled, and tells when one starts.
+type gate struct {
+	started chan string
+	release chan struct{}
+}
+
+func (g *gate) Fetch(ctx context.Context, url string, dst io.Writer) (int64, error) {
+	g.started <- url
+	select {
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	case <-g.release:
+	}
+	n, err := io.WriteString(dst, "ok")
+	return int64(n), err
+}
+
+// TestFetchStage: a URL job's download holds no runner. With one worker,
+// a file job submitted behind a URL job whose server does not answer
+// succeeds while the URL job is still fetching (queued, stage fetching,
+// not counted as an attempt); released, the URL job is queued for
+// extraction and succeeds; a canceled download leaves nothing.
+func TestFetchStage(t *testing.T) {
+	t.Parallel()
+	g := &gate{started: make(chan string, 4), release: make(chan struct{})}
+	b := setup(t, func(c *Config) { c.Workers = 1; c.Fetcher = g })
+	ctx := context.Background()
+	slow, err := b.m.SubmitURL(ctx, Request{URL: "http://a/slow"})
+	require.NoError(t, err)
+	assert.Equal(t, "http://a/slow", <-g.started)
+	file := b.submit("ok", Request{})
+	assert.Equal(t, StateSucceeded, b.wait(file.ID).State, "the file job ran while the URL job was fetching")
+	j, err := b.m.Get(slow.ID)
+	require.NoError(t, err)
+	assert.Equal(t, StateQueued, j.State)
+	assert.Equal(t, StageFetching, j.Stage)
+	assert.Zero(t, j.Attempts)
+
+	close(g.release)
+	j = b.wait(slow.ID)
+	assert.Equal(t, StateSucceeded, j.State)
+	assert.Equal(t, 1, j.Attempts)
+	assert.Equal(t, int64(2), j.InputBytes)
+
+	g2 := &gate{started: make(chan string, 4), release: make(chan struct{})}
+	b2 := setup(t, func(c *Config) { c.Workers = 1; c.Fetcher = g2 })
+	canceled, err := b2.m.SubmitURL(ctx, Request{URL: "http://a/slow"})
+	require.NoError(t, err)
+	<-g2.started
+	j, err = b2.m.Cancel(canceled.ID)
+	require.NoError(t, err)
+	assert.Equal(t, StateCanceled, j.State)
+	require.NoError(t, b2.m.Shutdown(ctx), "the canceled download has returned")
+	assert.Empty(t, b2.entries(inputsDir))
+	assert.Empty(t, b2.entries(tmpDir))
+}
+
+// TestFetchResumesAfterRestart: a download cut off by a shutdown starts
+// again at the next start; the job was never running.
+func TestFetchResumesAfterRestart(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	g := &gate{started: make(chan string, 4), release: make(chan struct{})}
+	b := setup(t, func(c *Config) { c.Dir = dir; c.Workers = 1; c.Fetcher = g })
+	j, err := b.m.SubmitURL(context.Background(), Request{URL: "http://a/slow"})
+	require.NoError(t, err)
+	<-g.started
+	require.NoError(t, b.m.Close())
+
+	g2 := &gate{started: make(chan string, 4), release: make(chan struct{})}
+	close(g2.release)
+	b2 := setup(t, func(c *Config) { c.Dir = dir; c.Workers = 1; c.Fetcher = g2 })
+	j = b2.wait(j.ID)
+	assert.Equal(t, StateSucceeded, j.State)
+	assert.Equal(t, 1, j.Attempts)
+	assert.Equal(t, "http://a/slow", <-g2.started)
+}

@@ -69,12 +69,23 @@ func (r *record) start(now time.Time) error {
 	return nil
 }
 
-// setInput records a URL job's downloaded input.
+// setInput records a queued URL job's downloaded input: the job may now be
+// claimed for extraction.
 func (r *record) setInput(n int64) error {
-	if r.State != StateRunning {
+	if r.State != StateQueued || !r.needsFetch() {
 		return r.refuse("set the input of")
 	}
 	r.HaveInput, r.InputBytes = true, n
+	return nil
+}
+
+// failFetch ends a queued URL job whose input could not be downloaded.
+func (r *record) failFetch(now time.Time, e *Error, retention time.Duration) error {
+	if r.State != StateQueued || !r.needsFetch() {
+		return r.refuse("fail the fetch of")
+	}
+	r.State, r.Error = StateFailed, e
+	r.setFinished(now, retention)
 	return nil
 }
 

@@ -7,9 +7,10 @@ type State string
 
 // The job states. Queued and running jobs are live; the others are final.
 const (
-	// StateQueued: accepted and durably recorded, waiting for a worker.
+	// StateQueued: accepted and durably recorded, waiting for a worker (a
+	// URL job: first for its input, stage fetching).
 	StateQueued State = "queued"
-	// StateRunning: a worker is fetching, extracting or storing it.
+	// StateRunning: a worker is extracting or storing it.
 	StateRunning State = "running"
 	// StateSucceeded: the result file is ready.
 	StateSucceeded State = "succeeded"
@@ -48,9 +49,9 @@ func (s State) Final() bool {
 	return false
 }
 
-// Stage is what a job is doing. Queued jobs are in StageQueued, running ones
-// move through fetching (URL jobs only), probing, extracting and storing, and
-// final jobs are in StageDone.
+// Stage is what a job is doing. Queued jobs are in StageFetching (URL jobs
+// whose input is being downloaded) then StageQueued, running ones move
+// through probing, extracting and storing, and final jobs are in StageDone.
 type Stage string
 
 // The job stages.

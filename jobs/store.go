@@ -31,9 +31,13 @@ type store interface {
 	// enqueue adds a new queued record, assigning its Seq and position,
 	// unless maxQueued records are already queued (ErrQueueFull).
 	enqueue(r *record, maxQueued int) error
-	// claim starts the oldest queued record (record.start) and returns it,
-	// or nil when none is queued.
+	// claim starts the oldest queued record that has its input
+	// (record.start) and returns it, or nil when there is none.
 	claim(now time.Time) (*record, error)
+	// nextFetch returns the oldest queued URL record without its input
+	// (record.needsFetch) for which skip is false, or nil. It changes
+	// nothing: the fetch stage keeps its claims in memory.
+	nextFetch(skip func(id string) bool) (*record, error)
 	// update applies fn to the record and stores the result; an error from
 	// fn aborts the update and is returned. It keeps the queue in step with
 	// the record's state.
@@ -196,13 +200,21 @@ func (s *boltStore) claim(now time.Time) (*record, error) {
 	var r *record
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		q := tx.Bucket(bucketQueue)
-		k, id := q.Cursor().First()
+		var k []byte
+		var rec *record
+		c := q.Cursor()
+		for key, id := c.First(); key != nil; key, id = c.Next() {
+			r, err := getRecord(tx, string(id))
+			if err != nil {
+				return err
+			}
+			if !r.needsFetch() {
+				k, rec = key, r
+				break
+			}
+		}
 		if k == nil {
 			return nil
-		}
-		rec, err := getRecord(tx, string(id))
-		if err != nil {
-			return err
 		}
 		if err := rec.start(now); err != nil {
 			return err
@@ -217,6 +229,29 @@ func (s *boltStore) claim(now time.Time) (*record, error) {
 		return nil, err
 	}
 	return r, nil
+}
+
+func (s *boltStore) nextFetch(skip func(id string) bool) (*record, error) {
+	var r *record
+	err := s.db.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketQueue).Cursor()
+		for k, id := c.First(); k != nil; k, id = c.Next() {
+			if skip(string(id)) {
+				continue
+			}
+			rec, err := getRecord(tx, string(id))
+			if err != nil {
+				return err
+			}
+			if rec.needsFetch() {
+				rec.position = position(tx, rec.Seq)
+				r = rec
+				return nil
+			}
+		}
+		return nil
+	})
+	return r, err
 }
 
 func (s *boltStore) update(id string, fn func(*record) error) (*record, error) {
@@ -420,6 +455,11 @@ func (w *watchedStore) enqueue(r *record, maxQueued int) error {
 
 func (w *watchedStore) claim(now time.Time) (*record, error) {
 	r, err := w.store.claim(now)
+	return r, w.saw(err)
+}
+
+func (w *watchedStore) nextFetch(skip func(id string) bool) (*record, error) {
+	r, err := w.store.nextFetch(skip)
 	return r, w.saw(err)
 }
 

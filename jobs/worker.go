@@ -86,9 +86,6 @@ func (m *Manager) claim() (*run, error) {
 	ctx, cancel := context.WithCancelCause(m.runCtx)
 	r := &run{rec: rec, ctx: ctx, cancel: cancel, done: make(chan struct{})}
 	r.setStage(StageProbing)
-	if rec.Request.URL != "" && !rec.HaveInput {
-		r.setStage(StageFetching)
-	}
 	m.mu.Lock()
 	m.runs[rec.ID] = r
 	m.mu.Unlock()
@@ -110,8 +107,9 @@ func (m *Manager) execute(r *run) {
 	close(r.done)
 }
 
-// attempt runs a job: fetch (URL jobs), extract, store. A panic anywhere in
-// it becomes an internal error.
+// attempt runs a job whose input is stored (a URL job's was fetched
+// before it was queued for extraction, see fetch.go): extract, store. A
+// panic anywhere in it becomes an internal error.
 func (m *Manager) attempt(r *run) (out *Output, err error) {
 	id := r.rec.ID
 	defer func() {
@@ -120,11 +118,6 @@ func (m *Manager) attempt(r *run) (out *Output, err error) {
 			out, err = nil, &Error{Code: CodeInternal, Message: fmt.Sprintf("panic: %v", p)}
 		}
 	}()
-	if r.rec.Request.URL != "" && !r.rec.HaveInput {
-		if err := m.fetch(r); err != nil {
-			return nil, err
-		}
-	}
 	r.setStage(StageProbing)
 	limit := m.cfg.timeout(r.rec.InputBytes)
 	ctx, cancel := context.WithTimeoutCause(r.ctx, limit, errTimeout)
@@ -181,56 +174,6 @@ func (m *Manager) localInput(ctx context.Context, id string) (string, error) {
 		return "", fmt.Errorf("%w: get input: %w", ErrUnavailable, err)
 	}
 	return tmp, nil
-}
-
-// fetch downloads a URL job's input and records it.
-func (m *Manager) fetch(r *run) error {
-	id := r.rec.ID
-	if m.cfg.Fetcher == nil {
-		return &Error{Code: CodeFetchFailed, Message: "URL inputs are not enabled"}
-	}
-	limit := m.cfg.fetchTimeout()
-	ctx, cancel := context.WithTimeoutCause(r.ctx, limit, errTimeout)
-	defer cancel()
-	tmp := m.tmpPath(id, tmpFetch)
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, filePerm)
-	if err != nil {
-		return fmt.Errorf("jobs: fetch: %w", err)
-	}
-	n, err := m.cfg.Fetcher.Fetch(ctx, r.rec.Request.URL, f)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil && n == 0 {
-		err = &Error{Code: CodeInvalidInput, Message: "the fetched input is empty"}
-	}
-	if err == nil {
-		if err = m.blobs.Put(ctx, inputKey(id), tmp); err != nil {
-			m.deleteBlob(inputKey(id))
-			err = fmt.Errorf("%w: store input: %w", ErrUnavailable, err)
-		}
-	}
-	os.Remove(tmp)
-	if err != nil {
-		switch {
-		case errors.Is(context.Cause(ctx), errTimeout):
-			return &Error{Code: CodeTimeout, Message: fmt.Sprintf("fetching the input took over %v", limit)}
-		case r.ctx.Err() != nil:
-			return err
-		case ErrorCode(err) == CodeInternal:
-			return fmt.Errorf("%w: %w", ErrFetch, err)
-		}
-		return err
-	}
-	rec, err := m.store.update(id, func(rec *record) error { return rec.setInput(n) })
-	if err != nil {
-		return fmt.Errorf("jobs: record fetched input: %w", err)
-	}
-	r.rec = rec
-	return nil
 }
 
 // storeResult puts the extracted file into the blobs, durably, at

@@ -87,6 +87,7 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	maxUpload := sizeFlag(fs, "max-upload", "largest upload, e.g. 500MB or 2GiB (default 2GiB)")
 	fs.DurationVar(&cfg.UploadIdleTimeout, "upload-idle-timeout", 0, "end an upload that sends nothing for this long (default 30s)")
 	maxFetch := sizeFlag(fs, "max-fetch", "largest video_url download (default: --max-upload)")
+	fs.DurationVar(&cfg.FetchIdleTimeout, "fetch-idle-timeout", 0, "end a video_url download that brings less than 16 KiB in this long (default 30s)")
 	fs.BoolVar(&cfg.AllowPrivateFetch, "allow-private-fetch", false, "let video_url and webhook_url reach loopback and private addresses (tests, closed networks)")
 	fs.IntVar(&cfg.MaxStreams, "max-streams", 0, "live status streams (server-sent events) open at once, `N`; more get 429 (default 1000)")
 	fs.IntVar(&cfg.MaxStreamsPerOwner, "max-streams-per-owner", 0, "live status streams one owner may have open, `N` (default 20)")

@@ -44,7 +44,7 @@ var (
 	// ErrStatus: the server answered with a status other than 200.
 	ErrStatus = errors.New("unexpected HTTP status")
 	// ErrTimeout: the fetch took longer than Options.Timeout, or the body
-	// stalled for longer than Options.IdleTimeout.
+	// brought less than Options.MinProgress bytes in an Options.IdleTimeout.
 	ErrTimeout = errors.New("fetch timed out")
 )
 
@@ -53,6 +53,7 @@ const (
 	DefaultMaxBytes     = 2 << 30
 	DefaultTimeout      = 10 * time.Minute
 	DefaultIdleTimeout  = 30 * time.Second
+	DefaultMinProgress  = 16 << 10
 	DefaultMaxRedirects = 5
 	maxURLLen           = 4096
 )
@@ -63,9 +64,14 @@ type Options struct {
 	MaxBytes int64
 	// Timeout bounds the whole fetch. Defaults to 10 minutes.
 	Timeout time.Duration
-	// IdleTimeout bounds the wait for the response headers and for each
-	// read of the body. Defaults to 30 s.
+	// IdleTimeout bounds the wait for the response headers, and each such
+	// period of the body must bring MinProgress bytes (or its end): a server
+	// that trickles is cut off as one that stalls. Defaults to 30 s.
 	IdleTimeout time.Duration
+	// MinProgress is what the body must deliver per IdleTimeout. Defaults
+	// to 16 KiB (about 550 bytes a second at the default IdleTimeout, the
+	// HTTP service's rule for uploads); negative means any byte.
+	MinProgress int64
 	// MaxRedirects is how many redirects are followed. Defaults to 5; a
 	// negative value follows none.
 	MaxRedirects int
@@ -99,6 +105,10 @@ func New(opts *Options) *Fetcher {
 	if o.IdleTimeout <= 0 {
 		o.IdleTimeout = DefaultIdleTimeout
 	}
+	if o.MinProgress == 0 {
+		o.MinProgress = DefaultMinProgress
+	}
+	o.MinProgress = max(o.MinProgress, 1)
 	if o.MaxRedirects == 0 {
 		o.MaxRedirects = DefaultMaxRedirects
 	}
@@ -295,12 +305,12 @@ func (f *Fetcher) Fetch(ctx context.Context, rawURL string, dst io.Writer) (int6
 		return 0, fmt.Errorf("fetch: %w: Content-Length %d over %d", ErrTooLarge, resp.ContentLength, f.opts.MaxBytes)
 	}
 
-	// Each read must make progress within IdleTimeout.
+	// Every IdleTimeout must bring MinProgress bytes.
 	idle := time.AfterFunc(f.opts.IdleTimeout, func() {
-		stall(fmt.Errorf("%w: no data for %v", ErrTimeout, f.opts.IdleTimeout))
+		stall(fmt.Errorf("%w: less than %d bytes in %v", ErrTimeout, f.opts.MinProgress, f.opts.IdleTimeout))
 	})
 	defer idle.Stop()
-	body := &idleReader{r: resp.Body, idle: idle, d: f.opts.IdleTimeout}
+	body := &idleReader{r: resp.Body, idle: idle, d: f.opts.IdleTimeout, min: f.opts.MinProgress}
 	n, err := io.Copy(dst, io.LimitReader(body, f.opts.MaxBytes+1))
 	if n > f.opts.MaxBytes {
 		return n, fmt.Errorf("fetch: %w: over %d bytes", ErrTooLarge, f.opts.MaxBytes)
@@ -324,15 +334,19 @@ func (f *Fetcher) cause(ctx context.Context, err error) error {
 }
 
 type idleReader struct {
-	r    io.Reader
-	idle *time.Timer
-	d    time.Duration
+	r     io.Reader
+	idle  *time.Timer
+	d     time.Duration
+	min   int64
+	since int64 // bytes since the timer was last reset
 }
 
 func (r *idleReader) Read(p []byte) (int, error) {
 	n, err := r.r.Read(p)
-	if n > 0 {
+	r.since += int64(n)
+	if r.since >= r.min {
 		r.idle.Reset(r.d)
+		r.since = 0
 	}
 	return n, err
 }

@@ -276,6 +276,13 @@ func TestFetchTimeouts(t *testing.T) {
 	_, err = f.Fetch(t.Context(), srv.URL+"/trickle", io.Discard)
 	assert.ErrorIs(t, err, ErrTimeout)
 
+	// The trickle never stalls, but brings less than MinProgress (16 KiB)
+	// per IdleTimeout: cut off without waiting for Timeout.
+	f = New(&Options{AllowPrivate: true, IdleTimeout: 200 * time.Millisecond, Timeout: time.Hour})
+	_, err = f.Fetch(t.Context(), srv.URL+"/trickle", io.Discard)
+	assert.ErrorIs(t, err, ErrTimeout)
+	assert.ErrorContains(t, err, "less than 16384 bytes in 200ms")
+
 	ctx, cancel := context.WithCancel(t.Context())
 	time.AfterFunc(100*time.Millisecond, cancel)
 	_, err = New(&Options{AllowPrivate: true}).Fetch(ctx, srv.URL+"/stall", io.Discard)

@@ -61,6 +61,11 @@ type Config struct {
 	UploadIdleTimeout time.Duration
 	// MaxFetchBytes bounds a video_url download. Defaults to MaxUploadBytes.
 	MaxFetchBytes int64
+	// FetchIdleTimeout ends a video_url download that brings less than
+	// 16 KiB in this long, as UploadIdleTimeout does an upload: a server
+	// that trickles holds one of the job manager's fetch slots (never an
+	// extraction worker) for this long at most. Defaults to 30 s.
+	FetchIdleTimeout time.Duration
 	// AllowPrivateFetch lets video_url and webhook_url reach loopback,
 	// private and link-local addresses. For tests and closed networks only.
 	AllowPrivateFetch bool
@@ -148,6 +153,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.UploadIdleTimeout <= 0 {
 		c.UploadIdleTimeout = DefaultUploadIdleTimeout
+	}
+	if c.FetchIdleTimeout <= 0 {
+		c.FetchIdleTimeout = DefaultUploadIdleTimeout
 	}
 	if c.MaxFetchBytes <= 0 {
 		c.MaxFetchBytes = c.MaxUploadBytes

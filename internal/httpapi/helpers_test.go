@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -185,8 +186,10 @@ func newBundle(t testing.TB, o *bundleOpts) *bundle {
 	if workers == 0 {
 		workers = 2
 	}
+	fetchIdle := cfg.FetchIdleTimeout
 	full, err := cfg.withDefaults()
 	require.NoError(t, err)
+	full.FetchIdleTimeout = cmp.Or(fetchIdle, 5*time.Second)
 	m, err := jobs.New(jobs.Config{
 		Dir: dir, Workers: workers, QueueSize: o.queueSize, MinFreeBytes: cfg.MinFreeBytes, Extractor: ex, Now: now, Logger: logger,
 		Fetcher: jobsFetcher{newTestFetcher(full)}, Blobs: o.blobs, SweepInterval: o.sweep,
@@ -471,5 +474,5 @@ func requireDocumented(t testing.TB, at string, s *openapi3.SchemaRef, val any) 
 }
 
 func newTestFetcher(cfg Config) *fetch.Fetcher {
-	return fetch.New(&fetch.Options{AllowPrivate: cfg.AllowPrivateFetch, MaxBytes: cfg.MaxFetchBytes, IdleTimeout: 5 * time.Second})
+	return fetch.New(&fetch.Options{AllowPrivate: cfg.AllowPrivateFetch, MaxBytes: cfg.MaxFetchBytes, IdleTimeout: cmp.Or(cfg.FetchIdleTimeout, 5*time.Second)})
 }

@@ -435,7 +435,7 @@ func Serve(ctx context.Context, ln net.Listener, cfg Config) error {
 		ln.Close()
 		return err
 	}
-	fetcher := fetch.New(&fetch.Options{MaxBytes: cfg.MaxFetchBytes, AllowPrivate: cfg.AllowPrivateFetch})
+	fetcher := fetch.New(&fetch.Options{MaxBytes: cfg.MaxFetchBytes, IdleTimeout: cfg.FetchIdleTimeout, AllowPrivate: cfg.AllowPrivateFetch})
 	defer fetcher.CloseIdleConnections()
 	m, err := jobs.New(jobs.Config{
 		Dir:          cfg.DataDir,
