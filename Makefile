@@ -11,7 +11,7 @@ GO    ?= go
 BIN   := bin/audex
 PKGS  := ./...
 
-.PHONY: all deps browser s3server build demo test vet fmt-check bench fuzz fuzz-short fuzz-media soak load clean help
+.PHONY: all deps browser s3server decoders build demo test vet fmt-check bench fuzz fuzz-short fuzz-media soak load clean help
 
 all: build
 
@@ -39,6 +39,11 @@ browser:
 s3server:
 	@internal/testsvc/install-versitygw.sh >/dev/null
 
+# The extract tests check copies with a second decoder (mpg123), installed
+# if missing.
+decoders:
+	@internal/testmedia/install-decoders.sh
+
 build:
 	@command -v $(GO) >/dev/null || { echo "Go 1.26+ is required (https://go.dev/dl)"; exit 1; }
 	@mkdir -p bin
@@ -62,7 +67,7 @@ fmt-check:
 vet: deps
 	$(WITH) $(GO) vet $(PKGS)
 
-test: deps browser s3server fmt-check vet
+test: deps browser s3server decoders fmt-check vet
 	$(WITH) $(GO) test -race -count=1 -timeout 20m $(PKGS)
 	@# The leak checks and the memory bounds of the hostile-input corpus
 	@# measure RSS, which the race detector's shadow memory would drown: they

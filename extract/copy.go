@@ -3,94 +3,386 @@ package extract
 import (
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/asticode/go-astiav"
 )
 
-// copyable reports whether packets can go to the output unchanged and still
-// keep the accuracy promise: the container takes the source codec, nothing
-// about the audio must change, and there is no cut (CopyAlways accepts a cut
-// that snaps to packet boundaries). AAC into ADTS is never automatic: ADTS
-// cannot carry the priming an MP4 edit list signals.
-func (p *pipeline) copyable() bool {
+// trimKind is how an output container tells a player to drop samples at
+// either end of the stream: what makes a copied cut exact.
+type trimKind int
+
+const (
+	// trimNone: the container cannot say (ADTS, AC-3, AMR, WMA, FLAC, WAV).
+	trimNone trimKind = iota
+	// trimEditList: MP4's edit list; its media time skips the samples
+	// before the cut in the first copied packet, its segment duration ends
+	// the track at the cut's end.
+	trimEditList
+	// trimLAME: the LAME tag's encoder delay and padding, 12 bits each,
+	// which FFmpeg's mp3 muxer writes from skip-samples side data.
+	trimLAME
+)
+
+// maxLAMEPad is the most either 12-bit field of the LAME tag holds.
+const maxLAMEPad = 1<<12 - 1
+
+// mp3DecoderDelay is what decoders add to the LAME tag's encoder delay
+// (and to its padding): the 528 samples of the synthesis filterbank, plus
+// one (mp3dec.c, mp3enc.c).
+const mp3DecoderDelay = 529
+
+// errNotExact: this copy would not be exact (a reservoir deeper than the
+// LAME tag can skip, a cut before what it can express). Nothing has been
+// written yet.
+var errNotExact = errors.New("copy cannot be exact")
+
+// copyable decides whether packets go to the output unchanged. They do
+// when the container takes the source codec, nothing about the audio must
+// change, and the copy is exact: the container signals where the cut
+// starts and ends (m4a, mp3), or there is no cut and nothing the source
+// signals is lost. With CopyAlways anything else is ErrUnsupportedOption,
+// saying why.
+func (p *pipeline) copyable() (bool, error) {
 	o, cp := p.o, p.st.CodecParameters()
-	if o.Copy == CopyNever || cp.CodecID() != p.spec.codec {
-		return false
+	if o.Copy == CopyNever {
+		return false, nil
 	}
-	if (o.SampleRate > 0 && o.SampleRate != cp.SampleRate()) ||
-		(o.Channels > 0 && o.Channels != cp.ChannelLayout().Channels()) || o.Bitrate > 0 {
-		return false
+	why := ""
+	switch {
+	case cp.CodecID() != p.spec.codec:
+		why = fmt.Sprintf("%s holds %s, the source is %s", o.Format, p.spec.codec.Name(), p.track.Codec)
+	case (o.SampleRate > 0 && o.SampleRate != cp.SampleRate()) ||
+		(o.Channels > 0 && o.Channels != cp.ChannelLayout().Channels()) || o.Bitrate > 0:
+		why = "the sample rate, channels or bit rate asked for change the audio"
+	case p.spec.trim != trimNone:
+		return true, nil
+	case o.Start > 0 || o.Duration > 0:
+		why = fmt.Sprintf("%s cannot signal where a cut starts and ends, so a copy would start and end on packet boundaries", o.Format)
+	case o.Format == AAC:
+		why = "ADTS cannot carry the encoder delay the source signals"
+	}
+	if why == "" {
+		return true, nil
 	}
 	if o.Copy == CopyAlways {
-		return true
+		return false, fmt.Errorf("%w: cannot stream-copy %s into %s exactly: %s (copy=auto re-encodes)", ErrUnsupportedOption, p.track.Codec, o.Format, why)
 	}
-	if o.Format == AAC || o.Start > 0 || o.Duration > 0 {
-		return false
-	}
-	if o.Format == M4A && p.st.StartTime() != astiav.NoPtsValue && p.st.StartTime() < 0 {
-		// An m4a track starts at zero: audio dated before it (Matroska
-		// dates AAC's priming packet so, and plays it) would be cut.
-		return false
-	}
-	if o.Format == MP3 {
-		// An MP3 stream inside a video container carries its priming
-		// unsignalled, and the copy must too (no LAME tag, see
-		// copyPackets); a raw MP3 source may have signalled it in a LAME
-		// tag the copy would lose, so it is re-encoded.
-		return !strings.HasPrefix(p.in.fc.InputFormat().Name(), "mp3")
-	}
-	return true
+	return false, nil
 }
 
-// copyPackets remuxes the track's packets into the output container.
+// copyPackets remuxes the track's packets: exactly, through the container's
+// own signalling, where it has some (see trimKind); else the whole track.
 func (p *pipeline) copyPackets() (*Result, error) {
+	if p.spec.trim != trimNone {
+		return p.copyExact()
+	}
+	return p.copyWhole()
+}
+
+// copyOutput opens the muxer for a copy of the track, in time base tb.
+func (p *pipeline) copyOutput(muxOpts map[string]string, tb astiav.Rational) error {
+	cp := p.st.CodecParameters()
+	return p.openOutput(muxOpts, func(ost *astiav.Stream) error {
+		if err := cp.Copy(ost.CodecParameters()); err != nil {
+			return fmt.Errorf("open output: %w", err)
+		}
+		ost.CodecParameters().SetCodecTag(0)
+		ost.SetTimeBase(tb)
+		return nil
+	})
+}
+
+// copiedResult is the Result of a copy of samples [start, start+n).
+func (p *pipeline) copiedResult(w window, n int64, delay int, truncated bool) *Result {
+	cp := p.st.CodecParameters()
+	res := &Result{
+		Format:       p.o.Format,
+		Codec:        cp.CodecID().Name(),
+		SampleRate:   w.rate,
+		Channels:     cp.ChannelLayout().Channels(),
+		Bitrate:      cp.BitRate(),
+		Start:        durationOf(w.start, w.rate),
+		StartSample:  w.start,
+		Duration:     durationOf(n, w.rate),
+		Samples:      n,
+		Bytes:        p.wr.end,
+		Copied:       true,
+		Truncated:    truncated,
+		Input:        p.track,
+		EncoderDelay: delay,
+	}
+	if l := cp.ChannelLayout(); l.Valid() {
+		res.ChannelLayout = l.String()
+	}
+	if p.o.Progress != nil {
+		p.o.Progress(Progress{Done: res.Duration, Total: res.Duration})
+	}
+	return res
+}
+
+// copiedPacket is a packet held back by the copy, at its timeline position.
+type copiedPacket struct {
+	pkt    *astiav.Packet
+	pos, n int64
+}
+
+// copyExact copies the packets that cover the window plus those the decoder
+// needs before it, timed so that the window's first sample is at 0, and
+// has the container drop the surplus at both ends.
+func (p *pipeline) copyExact() (*Result, error) {
+	cp := p.st.CodecParameters()
+	rate := cp.SampleRate()
+	tb := p.st.TimeBase()
+	w := newWindow(p.o, rate, rat(tb), p.t0(), 0, p.track)
+	first := streamStart(p.in.fc, p.st)
+	grid := frameGrid(cp, 0)
+	// Each packet's place on the timeline: milliseconds put back on the
+	// frame grid (see window.snapped), the frame size for its length.
+	place := func(pkt *astiav.Packet, next int64) (pos, n int64) {
+		pos = next
+		if ts := pkt.Pts(); ts != astiav.NoPtsValue {
+			pos = w.pos(ts)
+			if first != astiav.NoPtsValue {
+				if q, ok := w.snapped(ts, first, grid, rate); ok {
+					pos = q
+				}
+			}
+		}
+		n = int64(cp.FrameSize())
+		if n <= 0 {
+			n = rescale(pkt.Duration(), rat(tb), w.sampleTB())
+		}
+		return pos, n
+	}
+
+	if ts, ok := w.seekTarget(preroll); ok {
+		if err := p.in.seekFrame(p.st.Index(), ts, astiav.NewSeekFlags(astiav.SeekFlagBackward)); err != nil {
+			return nil, p.in.wrapErr("seek", err, ErrInvalidInput)
+		}
+	}
+
+	// Packets before the window are held (the last few) until the one that
+	// holds the window's first sample says how many of them to copy.
+	const keep = 8
+	var held []copiedPacket
+	defer func() {
+		for _, h := range held {
+			h.pkt.Free()
+		}
+	}()
+	hold := func(pkt *astiav.Packet, pos, n int64) error {
+		c := astiav.AllocPacket()
+		if c == nil {
+			return errors.New("allocating packet failed")
+		}
+		c.MoveRef(pkt)
+		held = append(held, copiedPacket{c, pos, n})
+		return nil
+	}
+
+	opened := false
+	var skip, end, next int64
+	var written int
+	truncated, err := p.in.packets(p.st.Index(), p.pkt(), func(pkt *astiav.Packet) (bool, error) {
+		pos, n := place(pkt, next)
+		next = pos + n
+		if !opened {
+			if pos+n <= w.start {
+				if len(held) == keep {
+					held[0].pkt.Free()
+					held = held[1:]
+				}
+				return true, hold(pkt, pos, n)
+			}
+			if err := hold(pkt, pos, n); err != nil {
+				return false, err
+			}
+			from, err := p.copyFrom(held, w)
+			if err != nil {
+				return false, err
+			}
+			for _, h := range held[:from] {
+				h.pkt.Free()
+			}
+			held = held[from:]
+			skip = w.start - held[0].pos
+			if err := p.openCopy(skip, w); err != nil {
+				return false, err
+			}
+			opened = true
+			// Everything held but the newest goes out; the newest is
+			// held back in case it is the last.
+			for len(held) > 1 {
+				if err := p.writeCopied(held[0], w, skip, -1, written == 0); err != nil {
+					return false, err
+				}
+				written++
+				held[0].pkt.Free()
+				held = held[1:]
+			}
+			return !w.reached(pos + n), nil
+		}
+		if w.reached(pos) {
+			return false, nil
+		}
+		if w.overLimit(pos + n - w.start) {
+			return false, fmt.Errorf("%w: more than %v of audio", ErrOutputLimit, p.o.Limits.MaxOutputDuration)
+		}
+		if err := p.writeCopied(held[0], w, skip, -1, written == 0); err != nil {
+			return false, err
+		}
+		written++
+		held[0].pkt.Free()
+		held = held[:0]
+		if err := hold(pkt, pos, n); err != nil {
+			return false, err
+		}
+		return !w.reached(pos + n), nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if !opened {
+		if w.start > 0 {
+			return nil, w.beyondEnd(-1)
+		}
+		return nil, fmt.Errorf("%w: no audio packets", ErrInvalidInput)
+	}
+	last := held[0]
+	end = last.pos + last.n
+	switch {
+	case !w.open():
+		end = min(end, w.end)
+	case !w.coarse(rate) && last.pkt.Duration() > 0:
+		// The source's own end: its last packet's duration (an MP4's
+		// stts) or its end padding (an MP3's LAME tag).
+		end = min(end, last.pos+rescale(last.pkt.Duration(), rat(tb), w.sampleTB()))
+	}
+	if ss, ok := last.pkt.SideData().SkipSamples().Get(); ok && w.open() && int64(ss.SkipEnd) < last.n {
+		end = min(end, last.pos+last.n-int64(ss.SkipEnd))
+	}
+	if err := p.writeCopied(last, w, skip, end, written == 0); err != nil {
+		return nil, err
+	}
+	if err := p.finishOutput(); err != nil {
+		return nil, err
+	}
+	return p.copiedResult(w, end-w.start, int(skip), truncated), nil
+}
+
+// pkt is a packet for reading, freed with the pipeline.
+func (p *pipeline) pkt() *astiav.Packet {
+	pkt := astiav.AllocPacket()
+	if pkt != nil {
+		p.defer_(pkt.Free)
+	}
+	return pkt
+}
+
+// copyFrom is the index of the first held packet the copy starts with, the
+// last one being the packet that holds the window's first sample: the
+// packets before it the decoder needs to settle, where there are some.
+func (p *pipeline) copyFrom(held []copiedPacket, w window) (int, error) {
+	k := len(held) - 1
+	if p.spec.trim != trimLAME {
+		// AAC's overlap and transform windows: two frames before are
+		// plenty; the edit list skips any number of samples.
+		return max(k-2, 0), nil
+	}
+	frames := make([][]byte, len(held))
+	for i, h := range held {
+		frames[i] = h.pkt.Data()
+	}
+	from, ok := mp3Needs(frames, k)
+	if !ok {
+		return 0, fmt.Errorf("%w: the bit reservoir reaches further back than the %d frames held", errNotExact, len(held))
+	}
+	skip := w.start - held[from].pos
+	if skip > 0 && skip < mp3DecoderDelay && from > 0 {
+		from-- // the LAME tag's delay cannot be negative
+		skip = w.start - held[from].pos
+	}
+	if skip > maxLAMEPad+mp3DecoderDelay {
+		return 0, fmt.Errorf("%w: the cut needs %d samples skipped, more than the LAME tag's encoder delay holds (%d)", errNotExact, skip-mp3DecoderDelay, maxLAMEPad)
+	}
+	if skip > 0 && skip < mp3DecoderDelay {
+		return 0, fmt.Errorf("%w: the cut lies %d samples into a stream whose priming is not signalled, less than the LAME tag can express", errNotExact, skip)
+	}
+	return from, nil
+}
+
+// openCopy opens the muxer for an exact copy that skips skip samples.
+func (p *pipeline) openCopy(skip int64, w window) error {
+	var muxOpts map[string]string
+	if p.spec.trim == trimLAME {
+		// No LAME tag for a copy that trims nothing, whose source did not
+		// signal its priming (an MP3 inside a video container): the tag
+		// would have decoders skip 529 samples the source plays.
+		xing := "1"
+		if skip == 0 && w.open() {
+			xing = "0"
+		} else if skip == 0 {
+			return fmt.Errorf("%w: a cut from the stream's first sample that ends early needs the LAME tag, which then skips 529 samples the source plays", errNotExact)
+		}
+		muxOpts = map[string]string{"write_xing": xing}
+	}
+	return p.copyOutput(muxOpts, astiav.NewRational(1, w.rate))
+}
+
+// writeCopied writes a copied packet timed so that the window's first
+// sample is at 0; end >= 0 marks the last packet and where the copy ends.
+func (p *pipeline) writeCopied(c copiedPacket, w window, skip, end int64, first bool) error {
+	pkt := c.pkt
+	ts := c.pos - w.start
+	pkt.SetPts(ts)
+	pkt.SetDts(ts)
+	pkt.SetDuration(c.n)
+	if end >= 0 && p.spec.trim == trimEditList {
+		// The segment ends at the cut: the last sample's duration is cut.
+		pkt.SetDuration(max(end-c.pos, 1))
+	}
+	if p.spec.trim == trimLAME {
+		ss := &astiav.SkipSamples{}
+		if first {
+			ss.SkipStart = uint32(skip)
+		}
+		if end >= 0 {
+			ss.SkipEnd = uint32(max(c.pos+c.n-end, 0))
+		}
+		if err := pkt.SideData().SkipSamples().Add(ss); err != nil {
+			return fmt.Errorf("copy: %w", err)
+		}
+	}
+	pkt.SetStreamIndex(p.ost.Index())
+	pkt.RescaleTs(astiav.NewRational(1, w.rate), p.ost.TimeBase())
+	pkt.SetPos(-1)
+	if err := p.ofc.WriteInterleavedFrame(pkt); err != nil {
+		return p.outErr("write packet", err)
+	}
+	return nil
+}
+
+// copyWhole remuxes every packet of the track unchanged (no cut).
+func (p *pipeline) copyWhole() (*Result, error) {
 	cp := p.st.CodecParameters()
 	var muxOpts map[string]string
 	if p.o.Format == MP3 {
 		muxOpts = map[string]string{"write_xing": "0"}
 	}
-	if err := p.openOutput(muxOpts, func(ost *astiav.Stream) error {
-		if err := cp.Copy(ost.CodecParameters()); err != nil {
-			return fmt.Errorf("open output: %w", err)
-		}
-		ost.CodecParameters().SetCodecTag(0)
-		ost.SetTimeBase(p.st.TimeBase())
-		return nil
-	}); err != nil {
+	if err := p.copyOutput(muxOpts, p.st.TimeBase()); err != nil {
 		return nil, err
 	}
-	pkt := astiav.AllocPacket()
-	if pkt == nil {
-		return nil, errors.New("allocating packet failed")
-	}
-	defer pkt.Free()
-
 	rate := cp.SampleRate()
-	w := newWindow(p.o, rate, rat(p.st.TimeBase()), p.t0(), 0, p.track)
-	if ts, ok := w.seekTarget(0); ok {
-		if err := p.in.seekFrame(p.st.Index(), ts, astiav.NewSeekFlags(astiav.SeekFlagBackward)); err != nil {
-			return nil, p.in.wrapErr("seek", err, ErrInvalidInput)
-		}
-	}
-	start, end := w.ticks(w.start), int64(-1)
-	if !w.open() {
-		end = w.ticks(w.end)
-	}
+	tb := p.st.TimeBase()
+	w := newWindow(p.o, rate, rat(tb), p.t0(), 0, p.track)
 	first, last := int64(-1), int64(-1)
 	var kept int
-	truncated, err := p.in.packets(p.st.Index(), pkt, func(pkt *astiav.Packet) (bool, error) {
+	truncated, err := p.in.packets(p.st.Index(), p.pkt(), func(pkt *astiav.Packet) (bool, error) {
 		pts := pkt.Pts()
 		if pts == astiav.NoPtsValue {
 			pts = pkt.Dts()
 		}
 		if pts != astiav.NoPtsValue {
-			if pts+pkt.Duration() <= start && w.start > 0 {
-				return true, nil
-			}
-			if end >= 0 && pts >= end {
-				return false, nil
-			}
 			if first < 0 {
 				first = pts
 			}
@@ -100,7 +392,7 @@ func (p *pipeline) copyPackets() (*Result, error) {
 			}
 		}
 		pkt.SetStreamIndex(p.ost.Index())
-		pkt.RescaleTs(p.st.TimeBase(), p.ost.TimeBase())
+		pkt.RescaleTs(tb, p.ost.TimeBase())
 		pkt.SetPos(-1)
 		kept++
 		if err := p.ofc.WriteInterleavedFrame(pkt); err != nil {
@@ -112,37 +404,19 @@ func (p *pipeline) copyPackets() (*Result, error) {
 		return nil, err
 	}
 	if kept == 0 {
-		if w.start > 0 {
-			return nil, w.beyondEnd(-1)
-		}
 		return nil, fmt.Errorf("%w: no audio packets", ErrInvalidInput)
 	}
 	if err := p.finishOutput(); err != nil {
 		return nil, err
 	}
-	res := &Result{
-		Format:       p.o.Format,
-		Codec:        cp.CodecID().Name(),
-		SampleRate:   rate,
-		Channels:     cp.ChannelLayout().Channels(),
-		Bitrate:      cp.BitRate(),
-		Bytes:        p.wr.end,
-		Copied:       true,
-		Truncated:    truncated,
-		Input:        p.track,
-		EncoderDelay: 0,
+	var n int64
+	if first >= 0 {
+		n = w.pos(last) - max(w.pos(first), 0)
 	}
-	if l := cp.ChannelLayout(); l.Valid() {
-		res.ChannelLayout = l.String()
-	}
+	res := p.copiedResult(w, n, 0, truncated)
 	if first >= 0 {
 		res.StartSample = max(w.pos(first), 0)
-		res.Samples = w.pos(last) - res.StartSample
 		res.Start = durationOf(res.StartSample, rate)
-		res.Duration = durationOf(res.Samples, rate)
-	}
-	if p.o.Progress != nil {
-		p.o.Progress(Progress{Done: res.Duration, Total: res.Duration})
 	}
 	return res, nil
 }

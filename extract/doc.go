@@ -87,8 +87,15 @@
 // (asymmetric, no front channel) or would thin out (top, wide channels) is
 // mixed with an explicit matrix, and channels of unknown positions take
 // the usual layout for their count (WAVE's order, hexadecagonal for 16) or
-// are dealt out in turn to the output's channels. With [CopyAuto], packets are copied unchanged when the container
-// takes the source codec and the copy stays exact; [Result].Copied says so.
+// are dealt out in turn to the output's channels.
+//
+// With [CopyAuto], packets are copied unchanged when the container takes
+// the source codec and the copy is exact; [Result].Copied says so. A copied
+// cut is exact where the container signals the samples to drop at both
+// ends: an edit list in m4a, the LAME tag's encoder delay and padding in
+// mp3. The packets a decoder needs before the cut are copied too (AAC's
+// overlap, MP3's bit reservoir), and a decoder plays back exactly the
+// source's samples from Start for Duration.
 //
 // # Hostile input
 //

@@ -19,6 +19,9 @@ type encSpec struct {
 	// signalsDelay: the container tells decoders to drop the encoder's
 	// priming (LAME tag, MP4 edit list, Ogg granules).
 	signalsDelay bool
+	// trim is how the container signals samples to drop at both ends of a
+	// copied stream, for exact copies (see trimKind).
+	trim trimKind
 	// roundTrip, for containers that cannot signal priming, says how a
 	// standard decoder's output lags the encoder's input: decoded[i] =
 	// input[i-delay], and how many leading frames the decoder itself
@@ -74,7 +77,7 @@ var specs = map[Format]encSpec{
 	MP3: {muxer: "mp3", encoder: "libmp3lame", codec: astiav.CodecIDMp3,
 		rates:   []int{48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000},
 		maxRate: 48000, maxChannels: 2, signalsDelay: true, seekableOutput: true,
-		bitrate: perChannel(64000, 320000)},
+		bitrate: perChannel(64000, 320000), trim: trimLAME},
 	WAV: {muxer: "wav", encoder: "pcm_s16le", codec: astiav.CodecIDPcmS16Le,
 		maxRate: 384000, maxChannels: 8, signalsDelay: true, seekableOutput: true},
 	AAC: {muxer: "adts", encoder: "aac", codec: astiav.CodecIDAac, rates: aacRates,
@@ -82,7 +85,7 @@ var specs = map[Format]encSpec{
 		roundTrip: encoderPriming, layouts: aacLayouts},
 	M4A: {muxer: "ipod", encoder: "aac", codec: astiav.CodecIDAac, rates: aacRates,
 		maxRate: 96000, maxChannels: 8, signalsDelay: true, seekableOutput: true,
-		bitrate: perChannel(64000, 512000), layouts: aacLayouts},
+		bitrate: perChannel(64000, 512000), layouts: aacLayouts, trim: trimEditList},
 	OGG: {muxer: "ogg", encoder: "libvorbis", codec: astiav.CodecIDVorbis,
 		maxRate: 192000, maxChannels: 8, signalsDelay: true, vbrQuality: 4, layouts: vorbisLayouts},
 	FLAC: {muxer: "flac", encoder: "flac", codec: astiav.CodecIDFlac,

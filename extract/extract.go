@@ -236,11 +236,22 @@ func run(ctx context.Context, w io.WriteSeeker, seekable bool, src source, o Opt
 	p.wr = &writer{w: w, limit: o.Limits.MaxOutputBytes}
 	p.seekable = seekable
 	defer p.close()
-	if p.copyable() {
-		return p.copyPackets()
+	copyOK, err := p.copyable()
+	if err != nil {
+		return nil, err
 	}
-	if o.Copy == CopyAlways {
-		return nil, fmt.Errorf("%w: cannot stream-copy %s into %s", ErrUnsupportedOption, track.Codec, o.Format)
+	if copyOK {
+		res, err := p.copyPackets()
+		if !errors.Is(err, errNotExact) {
+			return res, err
+		}
+		if o.Copy == CopyAlways {
+			return nil, fmt.Errorf("%w: cannot stream-copy %s into %s exactly: %w", ErrUnsupportedOption, track.Codec, o.Format, err)
+		}
+		// Nothing was written: re-encode, from the start of the input.
+		if err := p.rewindInput(); err != nil {
+			return nil, err
+		}
 	}
 	return p.transcode()
 }

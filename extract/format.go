@@ -110,14 +110,19 @@ type CopyMode string
 
 const (
 	// CopyAuto copies when the output container accepts the source codec and
-	// the copy is still exact: no cut, or a cut that lands on sample
-	// boundaries (PCM). Otherwise it re-encodes. The zero value means CopyAuto.
+	// the copy is exact: lossless and, as a decoder plays it back, the
+	// requested samples. A cut is exact where the container signals the
+	// samples to drop at both ends (m4a: an edit list; mp3: the LAME tag's
+	// encoder delay and padding), the packets the decoder needs before the
+	// cut copied too; elsewhere only the whole track is copied. Otherwise it
+	// re-encodes. The zero value means CopyAuto.
 	CopyAuto CopyMode = "auto"
 	// CopyNever always decodes and re-encodes.
 	CopyNever CopyMode = "never"
-	// CopyAlways copies packets or fails with [ErrUnsupportedOption]. A cut
-	// then snaps outward to packet boundaries, and the Result reports the
-	// actual range.
+	// CopyAlways copies exactly as CopyAuto does, or fails with
+	// [ErrUnsupportedOption] saying why it cannot (a container that cannot
+	// signal a cut, such as ADTS, AC-3 or AMR; a cut the LAME tag's 12-bit
+	// fields cannot express).
 	CopyAlways CopyMode = "always"
 )
 

@@ -278,8 +278,9 @@ func (t *transcoder) seek() error {
 // start at: for Opus, whose packets last any multiple of 2.5 ms, 2.5 ms;
 // none for Vorbis (64 to 1024 samples); else the frame size the container
 // declares or, where it declares none (AC-3 and FLAC in Matroska, WMA),
-// that of the decoded frame f. snapped checks the grid against the times.
-func frameGrid(cp *astiav.CodecParameters, f *astiav.Frame) int {
+// that of a decoded frame (0: none yet). snapped checks the grid against
+// the times.
+func frameGrid(cp *astiav.CodecParameters, decoded int) int {
 	switch {
 	case cp.CodecID() == astiav.CodecIDOpus:
 		return cp.SampleRate() / 400
@@ -288,19 +289,27 @@ func frameGrid(cp *astiav.CodecParameters, f *astiav.Frame) int {
 	case cp.FrameSize() > 0:
 		return cp.FrameSize()
 	}
-	return f.NbSamples()
+	return decoded
+}
+
+// rewindInput puts the demuxer back at the first packet of the stream.
+func (p *pipeline) rewindInput() error {
+	ts := p.st.StartTime()
+	if ts == astiav.NoPtsValue {
+		ts = 0
+	}
+	if err := p.in.seekFrame(p.st.Index(), ts, astiav.NewSeekFlags(astiav.SeekFlagBackward)); err != nil {
+		if err := p.in.seekFrame(-1, 0, astiav.NewSeekFlags(astiav.SeekFlagByte)); err != nil {
+			return p.in.wrapErr("seek to start", err, ErrInvalidInput)
+		}
+	}
+	return nil
 }
 
 // rewind restarts decoding at the first packet of the stream.
 func (t *transcoder) rewind() error {
-	ts := t.st.StartTime()
-	if ts == astiav.NoPtsValue {
-		ts = 0
-	}
-	if err := t.in.seekFrame(t.st.Index(), ts, astiav.NewSeekFlags(astiav.SeekFlagBackward)); err != nil {
-		if err := t.in.seekFrame(-1, 0, astiav.NewSeekFlags(astiav.SeekFlagByte)); err != nil {
-			return t.in.wrapErr("seek to start", err, ErrInvalidInput)
-		}
+	if err := t.rewindInput(); err != nil {
+		return err
 	}
 	flushDecoder(t.dec)
 	if err := t.newResampler(); err != nil {
@@ -394,7 +403,7 @@ func (t *transcoder) process(f *astiav.Frame) error {
 			pos = t.w.pos(pts)
 			if first := streamStart(t.in.fc, t.st); first != astiav.NoPtsValue {
 				cp := t.st.CodecParameters()
-				if p, ok := t.w.snapped(pts, first, frameGrid(cp, f), cp.SampleRate()); ok {
+				if p, ok := t.w.snapped(pts, first, frameGrid(cp, f.NbSamples()), cp.SampleRate()); ok {
 					pos = p
 				}
 			}

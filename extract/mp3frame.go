@@ -1,0 +1,61 @@
+package extract
+
+// MPEG audio Layer III frames keep part of their data in earlier frames
+// (the bit reservoir): an exact copy from frame k must carry every earlier
+// frame that data lies in. Pure Go, table-tested in mp3frame_test.go.
+
+// mp3Reservoir reads a Layer III frame: how many bytes before its own main
+// data its main data begins (main_data_begin: the reservoir it draws on)
+// and how many bytes of main data it holds itself. ok is false for what is
+// not a Layer III frame.
+func mp3Reservoir(frame []byte) (begin, holds int, ok bool) {
+	if len(frame) < 4 || frame[0] != 0xFF || frame[1]&0xE0 != 0xE0 {
+		return 0, 0, false
+	}
+	version, layer := (frame[1]>>3)&3, (frame[1]>>1)&3
+	if version == 1 || layer != 1 { // reserved version; not Layer III
+		return 0, 0, false
+	}
+	mpeg1, mono := version == 3, frame[3]>>6 == 3
+	side := map[[2]bool]int{{true, true}: 17, {true, false}: 32, {false, true}: 9, {false, false}: 17}[[2]bool{mpeg1, mono}]
+	off := 4
+	if frame[1]&1 == 0 { // protected: a CRC follows the header
+		off += 2
+	}
+	if len(frame) < off+side {
+		return 0, 0, false
+	}
+	if mpeg1 {
+		begin = int(frame[off])<<1 | int(frame[off+1]>>7)
+	} else {
+		begin = int(frame[off])
+	}
+	return begin, len(frame) - off - side, true
+}
+
+// mp3Needs is the index of the earliest of frames[0..k] a decoder must be
+// given for frame k to decode as it does in the whole stream: the frame
+// before it (the filterbanks' overlap) and every frame the reservoirs of
+// those two reach into. ok is false when a reservoir reaches before
+// frames[0], or a frame is not Layer III.
+func mp3Needs(frames [][]byte, k int) (first int, ok bool) {
+	first = max(k-1, 0)
+	for f := k; f >= k-1 && f >= 0; f-- {
+		begin, _, ok := mp3Reservoir(frames[f])
+		if !ok {
+			return 0, false
+		}
+		for j := f - 1; begin > 0; j-- {
+			if j < 0 {
+				return 0, false
+			}
+			_, holds, ok := mp3Reservoir(frames[j])
+			if !ok {
+				return 0, false
+			}
+			begin -= holds
+			first = min(first, j)
+		}
+	}
+	return first, true
+}
