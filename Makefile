@@ -73,18 +73,18 @@ test: deps browser s3server decoders fmt-check vet
 	@# measure RSS, which the race detector's shadow memory would drown: they
 	@# run in a plain build.
 	$(WITH) $(GO) test -count=1 -run 'TestNoLeaks|TestSoak|TestHostileInputsEndToEnd' ./extract ./jobs ./internal/httpapi
-	@# Crash and hang isolation: worker processes that write through NULL
+	@# Crash and hang isolation: isolate processes that write through NULL
 	@# or sleep inside C on marker inputs (build tag audexfault). The memory
 	@# cap is only applied outside the race detector, so both builds run.
-	$(WITH) $(GO) test -race -count=1 -tags audexfault ./internal/worker
-	$(WITH) $(GO) test -count=1 -tags audexfault ./internal/worker
+	$(WITH) $(GO) test -race -count=1 -tags audexfault ./internal/isolate
+	$(WITH) $(GO) test -count=1 -tags audexfault ./internal/isolate
 	@# Every fuzz target for a few seconds on its committed corpus (make
 	@# fuzz runs them long).
 	@$(MAKE) --no-print-directory fuzz-short
 
 bench: deps
 	$(WITH) $(GO) test -run '^$$' -bench . -benchtime 20x -timeout 60m ./extract
-	$(WITH) $(GO) test -run '^$$' -bench Isolation -benchtime 300x ./internal/worker
+	$(WITH) $(GO) test -run '^$$' -bench Isolation -benchtime 300x ./internal/isolate
 	$(WITH) $(GO) test -run '^$$' -bench ClipProcess -benchtime 200x ./internal/cli
 
 # L3: 2,000 sequential jobs through an in-process job manager, cycling good

@@ -12,7 +12,7 @@ import (
 
 // FuzzExtract (reliability.md F-10) feeds mutated media to the whole
 // pipeline, seeded with a small fixture of every container audex reads.
-// FuzzIsolatedExtract in internal/worker drives inputs through a worker
+// FuzzIsolatedExtract in internal/isolate drives inputs through an isolate
 // process, as the service runs them; this harness skips the process round
 // trip for speed and seeds every container.
 // Each input must be extracted within the deadline, with output within the

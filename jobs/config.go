@@ -15,7 +15,9 @@ type Config struct {
 	// be empty (dotfiles and lost+found aside) or a data directory already
 	// (see New). Required.
 	Dir string
-	// Workers is how many jobs run at once. Defaults to runtime.NumCPU().
+	// Workers is how many jobs run at once: the number of runners, the
+	// goroutines that claim queued jobs and extract them one at a time.
+	// Defaults to runtime.NumCPU().
 	Workers int
 	// QueueSize is the most jobs that may wait (not counting running ones).
 	// A submission beyond it fails with ErrQueueFull and nothing is stored.

@@ -12,10 +12,10 @@
 // A job is queued, then running (stages probing, extracting, storing),
 // then succeeded, failed or canceled; a URL job is queued in stage fetching
 // first, while a small pool of its own (Config.Fetchers) downloads its
-// input and stores it, and only then waits for a worker, so that a slow
+// input and stores it, and only then waits for a runner, so that a slow
 // server never holds an extraction; a succeeded job that is not
 // persistent turns expired when its retention ends. A bounded pool of
-// workers (Config.Workers) runs jobs in submission order; at most
+// runners (Config.Workers of them) runs jobs in submission order; at most
 // Config.QueueSize may wait, and a submission beyond that fails at once with
 // ErrQueueFull, storing nothing. A caller still receiving an input (an HTTP
 // upload, say) can hold a place for it first with Reserve, so that a full
@@ -60,9 +60,9 @@
 // counting against that limit. At start-up New removes every temporary
 // file, partial output and input that no queued job refers to.
 //
-// Cancel and Delete of a running job cancel its context; the worker takes
+// Cancel and Delete of a running job cancel its context; the runner takes
 // no other job until the extraction has really returned. A panic inside a
-// job fails that job with code internal and logs the stack; the worker goes
+// job fails that job with code internal and logs the stack; the runner goes
 // on.
 //
 // # Expiry
@@ -84,7 +84,7 @@
 // notification is stored with the job in the same transaction that makes
 // the job final, so it survives crashes and restarts, and a Notifier given
 // to StartNotifier delivers it at least once: from goroutines of its own
-// (a slow receiver never holds a worker), retried with exponential backoff
+// (a slow receiver never holds a runner), retried with exponential backoff
 // and jitter for NotifierOptions.RetryFor (24 hours by default) unless the
 // Notifier rejects it for good (ErrNotificationRejected). Job.Notification
 // shows the last attempt and its outcome. Each attempt first claims the

@@ -32,7 +32,7 @@ var (
 	// Nothing was acknowledged; the caller may retry later (HTTP 503).
 	ErrUnavailable = errors.New("jobs: store unavailable")
 	// ErrWorkerCrashed: an Extractor returns an error wrapping this when the
-	// worker (process) running the extraction died. Such a job is retried
+	// process running the extraction (an isolate) died. Such a job is retried
 	// once and then fails with code worker_crashed.
 	ErrWorkerCrashed = errors.New("jobs: worker crashed")
 	// ErrInputTooLarge: a Fetcher returns an error wrapping this when the

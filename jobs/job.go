@@ -54,7 +54,7 @@ type Job struct {
 	Progress float64 `json:"progress"`
 	// QueuePosition is 1 for the next job to run, while queued; else 0.
 	QueuePosition int `json:"queue_position,omitempty"`
-	// Attempts counts how many times a worker has started the job. It is
+	// Attempts counts how many times a runner has started the job. It is
 	// more than 1 after the job was interrupted by a crash or a shutdown.
 	Attempts int `json:"attempts"`
 
@@ -97,7 +97,7 @@ type Output struct {
 
 // Extractor runs one extraction from srcPath into dstPath. It is the seam
 // between job management and the pipeline: [InProcess] runs it in this
-// process; an implementation may run it in an isolated worker process.
+// process; an implementation may run it in an isolated child process (internal/isolate).
 //
 // It must return once ctx is done (promptly, but only after it has really
 // stopped using srcPath and dstPath), and leave no file at dstPath on error.

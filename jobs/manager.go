@@ -31,9 +31,9 @@ type Manager struct {
 
 	runCtx   context.Context // parent of every job's context
 	stopRuns context.CancelCauseFunc
-	stop     chan struct{} // closed: workers take no more jobs
-	wake     chan struct{} // a job may be waiting for a worker
-	workers  sync.WaitGroup
+	stop     chan struct{} // closed: runners take no more jobs
+	wake     chan struct{} // a job may be waiting for a runner
+	runners  sync.WaitGroup
 
 	sweepStop chan struct{}
 	sweepDone chan struct{}
@@ -47,7 +47,7 @@ type Manager struct {
 	fetchers    sync.WaitGroup
 	fetchMu     sync.Mutex
 
-	// claimMu orders a worker's claim-and-register and its final commit
+	// claimMu orders a runner's claim-and-register and its final commit
 	// against Cancel, so Cancel always finds the run of a job it sees
 	// running. (A run stays registered a little longer, until its files are
 	// cleaned up.)
@@ -75,7 +75,7 @@ type Manager struct {
 }
 
 // New opens (or creates) the data directory, recovers the jobs a previous
-// process left behind, removes orphaned files, and starts the workers and
+// process left behind, removes orphaned files, and starts the runners and
 // the sweeper. A Config.Dir that exists must be empty (dotfiles and
 // lost+found aside) or a data directory already: New marks the directories
 // it takes with a .audex-jobs file and refuses, with ErrInvalidRequest, a
@@ -147,9 +147,9 @@ func newManager(cfg Config, dir string, st store) (*Manager, error) {
 		return nil, err
 	}
 	m.runCtx, m.stopRuns = context.WithCancelCause(context.Background())
-	m.workers.Add(cfg.Workers)
+	m.runners.Add(cfg.Workers)
 	for range cfg.Workers {
-		go m.worker()
+		go m.runner()
 	}
 	m.fetchCtx, m.stopFetches = context.WithCancel(context.Background())
 	if cfg.Fetcher != nil {
@@ -193,7 +193,7 @@ func (m *Manager) retention(r *record) time.Duration {
 	return m.cfg.Retention
 }
 
-// signal wakes one idle worker.
+// signal wakes one idle runner.
 func (m *Manager) signal() {
 	select {
 	case m.wake <- struct{}{}:
@@ -516,7 +516,7 @@ func (m *Manager) view(r *record, now time.Time) Job {
 
 // Cancel cancels a job. A queued job is canceled at once. A running job's
 // context is canceled; it turns canceled when its extraction has returned
-// (Wait for it), and its worker takes no other job until then. Canceling a
+// (Wait for it), and its runner takes no other job until then. Canceling a
 // final job changes nothing. Cancel returns the job as it is afterwards.
 func (m *Manager) Cancel(id string) (Job, error) {
 	now := m.cfg.Now()
@@ -567,7 +567,7 @@ func (m *Manager) cancel(id string, now time.Time) (*record, error) {
 }
 
 // Wait blocks until the job is final (or ctx is done, or the manager
-// closes) and returns it. When it returns a final job, the worker that ran
+// closes) and returns it. When it returns a final job, the runner that ran
 // it is done with it: its input and temporary files are gone.
 func (m *Manager) Wait(ctx context.Context, id string) (Job, error) {
 	for {
@@ -671,7 +671,7 @@ func (m *Manager) OpenResult(ctx context.Context, id string) (Blob, Job, error) 
 	return f, j, nil
 }
 
-// beginClose refuses new submissions and stops workers from taking jobs.
+// beginClose refuses new submissions and stops runners from taking jobs.
 func (m *Manager) beginClose() {
 	m.mu.Lock()
 	m.closing = true
@@ -691,7 +691,7 @@ func (m *Manager) Shutdown(ctx context.Context) error {
 	m.beginClose()
 	idle := make(chan struct{})
 	go func() {
-		m.workers.Wait()
+		m.runners.Wait()
 		close(idle)
 	}()
 	var err error
@@ -714,7 +714,7 @@ func (m *Manager) Shutdown(ctx context.Context) error {
 func (m *Manager) Close() error {
 	m.beginClose()
 	m.stopRuns(errShutdown)
-	m.workers.Wait()
+	m.runners.Wait()
 	return m.finish()
 }
 

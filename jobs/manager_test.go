@@ -162,7 +162,7 @@ func TestOutcomes(t *testing.T) {
 			assert.Equal(t, tc.code, j.Error.Code)
 			assert.Nil(t, j.Result)
 			assert.Empty(t, b.entries(resultsDir))
-			// A failing job never takes its worker down.
+			// A failing job never takes its runner down.
 			assert.Equal(t, StateSucceeded, b.wait(b.submit("ok", Request{}).ID).State)
 		})
 	}
@@ -232,7 +232,7 @@ func TestCancel(t *testing.T) {
 		require.ErrorIs(t, err, ErrNotFound)
 	})
 
-	t.Run("the worker slot stays taken until the extraction returns", func(t *testing.T) {
+	t.Run("the runner stays taken until the extraction returns", func(t *testing.T) {
 		t.Parallel()
 		b := setup(t, func(c *Config) { c.Workers = 1 })
 		a := b.submit("stubborn", Request{})
@@ -712,7 +712,7 @@ func TestNewID(t *testing.T) {
 	}
 }
 
-// TestNoClaimOnceStopping: a worker that checked for the stop just before
+// TestNoClaimOnceStopping: a runner that checked for the stop just before
 // Close must not take a job afterwards, such as the one Close re-queues
 // (it did, under load: the job ran a second time in the closing manager).
 func TestNoClaimOnceStopping(t *testing.T) {
@@ -748,7 +748,7 @@ func (g *gate) Fetch(ctx context.Context, url string, dst io.Writer) (int64, err
 	return int64(n), err
 }
 
-// TestFetchStage: a URL job's download holds no runner. With one worker,
+// TestFetchStage: a URL job's download holds no runner. With one runner,
 // a file job submitted behind a URL job whose server does not answer
 // succeeds while the URL job is still fetching (queued, stage fetching,
 // not counted as an attempt); released, the URL job is queued for

@@ -64,7 +64,7 @@ type Notification struct {
 
 // Notifier delivers notifications: Manager.StartNotifier calls Notify
 // once per attempt, from a few goroutines of its own, never from a job's
-// worker. Notify returns nil when the notification was delivered; an error
+// runner. Notify returns nil when the notification was delivered; an error
 // wrapping ErrNotificationRejected when it must not be tried again; any
 // other error to have it retried later. It must return once ctx is done.
 type Notifier interface {
@@ -264,7 +264,7 @@ func truncateResult(s string) string {
 // StartNotifier starts delivering the notifications of jobs submitted with
 // Request.Notify through n, and returns at once. Delivery runs on
 // goroutines of its own (opts.Concurrency of them at most), never on a
-// job's worker: a slow receiver holds no extraction. Notifications are
+// job's runner: a slow receiver holds no extraction. Notifications are
 // durable: each is stored with its job when the job turns final, and
 // survives restarts until an attempt settles it.
 //
@@ -291,9 +291,9 @@ func (m *Manager) StartNotifier(n Notifier, opts *NotifierOptions) error {
 		return fmt.Errorf("%w: a notifier is already running", ErrInvalidRequest)
 	}
 	m.notifying = true
-	// The dispatcher counts as a worker: Shutdown and Close wait for it,
+	// The dispatcher counts as a runner: Shutdown and Close wait for it,
 	// and it for the attempts it started, before the store closes.
-	m.workers.Add(1)
+	m.runners.Add(1)
 	go m.dispatch(n, o)
 	return nil
 }
@@ -301,7 +301,7 @@ func (m *Manager) StartNotifier(n Notifier, opts *NotifierOptions) error {
 // dispatch claims due notifications and hands each to a goroutine of its
 // own, at most o.Concurrency at a time, until the manager stops.
 func (m *Manager) dispatch(n Notifier, o NotifierOptions) {
-	defer m.workers.Done()
+	defer m.runners.Done()
 	slots := make(chan struct{}, o.Concurrency)
 	freed := make(chan struct{}, 1)
 	defer func() {

@@ -387,7 +387,7 @@ func (b *bundle) reopenStore() store {
 	return st
 }
 
-// TestNotifySlowReceiver: attempts run beside the workers, at most
+// TestNotifySlowReceiver: attempts run beside the runners, at most
 // Concurrency at once; a receiver that hangs holds no job.
 func TestNotifySlowReceiver(t *testing.T) {
 	t.Parallel()
@@ -400,7 +400,7 @@ func TestNotifySlowReceiver(t *testing.T) {
 		ids = append(ids, b.submit("ok", Request{Notify: "x"}).ID)
 	}
 	for _, id := range ids {
-		assert.Equal(t, StateSucceeded, b.wait(id).State, "the one worker is not held by hanging receivers")
+		assert.Equal(t, StateSucceeded, b.wait(id).State, "the one runner is not held by hanging receivers")
 	}
 	fn.next(t)
 	fn.next(t)

@@ -12,7 +12,7 @@ import (
 const maxCrashes = 2
 
 // errTransition: a state change that is not allowed from the record's
-// current state (e.g. canceling a job a worker has just finished). Store
+// current state (e.g. canceling a job a runner has just finished). Store
 // updates that get it change nothing.
 var errTransition = errors.New("jobs: invalid state transition")
 

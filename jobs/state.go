@@ -7,10 +7,10 @@ type State string
 
 // The job states. Queued and running jobs are live; the others are final.
 const (
-	// StateQueued: accepted and durably recorded, waiting for a worker (a
+	// StateQueued: accepted and durably recorded, waiting for a runner (a
 	// URL job: first for its input, stage fetching).
 	StateQueued State = "queued"
-	// StateRunning: a worker is extracting or storing it.
+	// StateRunning: a runner is extracting or storing it.
 	StateRunning State = "running"
 	// StateSucceeded: the result file is ready.
 	StateSucceeded State = "succeeded"

@@ -7,7 +7,7 @@ import (
 	"time"
 )
 
-// recoverJobs runs before the workers start: it settles the jobs that were
+// recoverJobs runs before the runners start: it settles the jobs that were
 // running when the previous process died and removes every file no live
 // job needs.
 func (m *Manager) recoverJobs() error {

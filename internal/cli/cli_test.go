@@ -91,7 +91,7 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"serve", "--token", "t", "--blobs", "/var/blobs"}, `--blobs "/var/blobs": want s3://bucket/prefix`},
 		{[]string{"serve", "--token", "t", "--blobs", "s3://bucket?color=red"}, `unknown parameter "color"`},
 		{[]string{"serve", "--token", "t", "--blobs", "s3://bucket"}, "no credentials: set AWS_ACCESS_KEY_ID"},
-		{[]string{"worker", "x"}, `unexpected argument "x"`},
+		{[]string{"isolate", "x"}, `unexpected argument "x"`},
 	}
 	for _, c := range cases {
 		t.Run(strings.Join(c.args, " "), func(t *testing.T) {

@@ -1,5 +1,5 @@
 // Package cli is the audex command line: extract, probe, serve, submit,
-// status, fetch, cancel and bench (and the hidden worker mode). [Main] takes the
+// status, fetch, cancel and bench (and the hidden isolate mode). [Main] takes the
 // arguments, standard streams and a context and returns the exit code, so
 // cmd/audex stays a few lines and every command is tested in-process.
 //

@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"github.com/audex/audex/internal/httpapi"
+	"github.com/audex/audex/internal/isolate"
 	"github.com/audex/audex/internal/s3blobs"
-	"github.com/audex/audex/internal/worker"
 )
 
 var serveCmd = &command{
@@ -40,7 +40,7 @@ store and temporary files. This is the first step towards many nodes on
 shared storage; one server still owns its jobs, and its bucket prefix: at
 start it removes the objects no job of its own needs.
 
-Extractions run in --workers long-lived worker processes of this binary, so
+Extractions run in --workers long-lived isolate processes of this binary, so
 that a crash or a hang inside FFmpeg fails one job, not the service.
 
 A job submitted with webhook_url gets its final status POSTed there, signed
@@ -99,8 +99,8 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	fs.DurationVar(&cfg.ShutdownGrace, "shutdown-grace", defaultShutdownGrace, "on shutdown, time for which /readyz fails and new submissions get 503 before the port closes; 0 for none")
 	fs.DurationVar(&cfg.DrainTimeout, "drain-timeout", 0, "on shutdown, time given to requests and running jobs (default 30s)")
 	logLevel := fs.String("log-level", "info", "`LEVEL` of the JSON log: debug, info, warn or error")
-	isolation := fs.String("isolation", "process", "where extractions run, `MODE`: process (worker processes of this binary: a crash in FFmpeg costs one job) or none (in the server process)")
-	workerMemory := sizeFlag(fs, "worker-memory", "writable memory of each worker process (default 1GiB)")
+	isolation := fs.String("isolation", "process", "where extractions run, `MODE`: process (isolate processes of this binary: a crash in FFmpeg costs one job) or none (in the server process)")
+	workerMemory := sizeFlag(fs, "worker-memory", "writable memory of each isolate process (default 1GiB)")
 	withEnv(fs)
 
 	pos, err := serveCmd.parse(e, fs, args)
@@ -167,8 +167,8 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	}
 	if *isolation == "process" {
 		// The job manager bounds each job with its own timeout through the
-		// context; the pool adds the kill of a worker stuck in C.
-		pool, err := worker.NewPool(&worker.Config{
+		// context; the pool adds the kill of an isolate stuck in C.
+		pool, err := isolate.NewPool(&isolate.Config{
 			Size:        cfg.Workers,
 			JobTimeout:  -1,
 			MemoryLimit: workerMemory.n,

@@ -157,7 +157,7 @@ func (s *served) wait(t *testing.T) {
 }
 
 // TestBinaryShutdownWithWork is reliability.md F5 on the real binary: with
-// 5 long extractions running in worker processes and 20 jobs queued,
+// 5 long extractions running in isolate processes and 20 jobs queued,
 // `audex serve` gets SIGTERM. It refuses new submissions, cuts the running
 // jobs off after its drain timeout (they go back to the queue) and exits 0.
 // Started again on the same data directory, it brings all 25 jobs to

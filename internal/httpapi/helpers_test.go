@@ -29,14 +29,14 @@ import (
 
 	"github.com/audex/audex/extract"
 	"github.com/audex/audex/internal/fetch"
-	"github.com/audex/audex/internal/worker"
+	"github.com/audex/audex/internal/isolate"
 	"github.com/audex/audex/jobs"
 )
 
 func TestMain(m *testing.M) {
-	if os.Getenv(workerChildEnv) == "1" {
-		if err := worker.ServeProcess(context.Background()); err != nil {
-			fmt.Fprintln(os.Stderr, "worker:", err)
+	if os.Getenv(isolateChildEnv) == "1" {
+		if err := isolate.ServeProcess(context.Background()); err != nil {
+			fmt.Fprintln(os.Stderr, "isolate:", err)
 			os.Exit(1)
 		}
 		os.Exit(0)

@@ -27,8 +27,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/audex/audex/extract"
+	"github.com/audex/audex/internal/isolate"
 	"github.com/audex/audex/internal/testmedia"
-	"github.com/audex/audex/internal/worker"
 	"github.com/audex/audex/jobs"
 )
 
@@ -44,7 +44,7 @@ import (
 // into the job timeout, far beyond them.
 const budgetSlack = 4
 
-// countingExtractor is the real pipeline (in this process or in worker
+// countingExtractor is the real pipeline (in this process or in isolate
 // processes), counting its calls and applying fixed limits to every job
 // (the service has no per-request limits).
 type countingExtractor struct {
@@ -59,8 +59,8 @@ func (c *countingExtractor) Extract(ctx context.Context, dst, src string, opts e
 	return c.inner.Extract(ctx, dst, src, opts)
 }
 
-// workerChildEnv makes the test binary an extraction worker process.
-const workerChildEnv = "AUDEX_HTTPAPI_WORKER_CHILD"
+// isolateChildEnv makes the test binary an extraction isolate process.
+const isolateChildEnv = "AUDEX_HTTPAPI_ISOLATE_CHILD"
 
 // corpus is a service on the real pipeline with one worker, so each job
 // runs alone and the memory it takes can be told apart, for the hostile
@@ -68,7 +68,7 @@ const workerChildEnv = "AUDEX_HTTPAPI_WORKER_CHILD"
 type corpus struct {
 	*bundle
 	ex       *countingExtractor
-	isolated bool // extractions run in a worker process
+	isolated bool // extractions run in an isolate process
 }
 
 func newCorpus(t *testing.T, limits extract.Limits, isolated bool) *corpus {
@@ -77,10 +77,10 @@ func newCorpus(t *testing.T, limits extract.Limits, isolated bool) *corpus {
 	if isolated {
 		exe, err := os.Executable()
 		require.NoError(t, err)
-		pool, err := worker.NewPool(&worker.Config{
+		pool, err := isolate.NewPool(&isolate.Config{
 			Command: exe, Size: 1, Logger: slog.New(slog.DiscardHandler),
-			// The race runtime otherwise sleeps a second before a worker exits.
-			Env: []string{workerChildEnv + "=1", "GORACE=atexit_sleep_ms=0"},
+			// The race runtime otherwise sleeps a second before an isolate exits.
+			Env: []string{isolateChildEnv + "=1", "GORACE=atexit_sleep_ms=0"},
 		})
 		require.NoError(t, err)
 		t.Cleanup(func() { require.NoError(t, pool.Close()) })
@@ -282,8 +282,8 @@ func TestHostileInputsEndToEnd(t *testing.T) {
 	hostileCorpus(t, false)
 }
 
-// TestHostileInputsIsolated runs the corpus with the extractions in a
-// worker process, the server's default: the same outcomes.
+// TestHostileInputsIsolated runs the corpus with the extractions in an
+// isolate process, the server's default: the same outcomes.
 func TestHostileInputsIsolated(t *testing.T) {
 	t.Parallel()
 	hostileCorpus(t, true)

@@ -1,4 +1,4 @@
-package worker
+package isolate
 
 import (
 	"context"
@@ -12,11 +12,11 @@ import (
 	"github.com/audex/audex/extract"
 )
 
-// memoryLimitEnv passes the pool's per-worker memory cap, in bytes, to the
-// worker process.
-const memoryLimitEnv = "AUDEX_WORKER_MEMORY_LIMIT"
+// memoryLimitEnv passes the pool's per-isolate memory cap, in bytes, to the
+// isolate process.
+const memoryLimitEnv = "AUDEX_ISOLATE_MEMORY_LIMIT"
 
-// ServeProcess is the body of the hidden `audex worker` command: the process
+// ServeProcess is the body of the hidden `audex isolate` command: the process
 // a [Pool] starts. It caps the process's writable memory at the limit the
 // pool passed (RLIMIT_DATA; not in race-enabled builds, whose runtime maps
 // terabytes of shadow memory), moves the protocol off file descriptor 1 so
@@ -32,10 +32,10 @@ const memoryLimitEnv = "AUDEX_WORKER_MEMORY_LIMIT"
 //
 // It also closes the descriptors above stderr it inherited by accident (a
 // listening socket or a pipe the parent had inherited itself), so that a
-// worker subverted by hostile media holds nothing of its parent's.
+// isolate subverted by hostile media holds nothing of its parent's.
 //
-// ctx should not be tied to SIGINT/SIGTERM: the pool ends its workers by
-// closing their stdin (or killing them), and a worker runs in its own
+// ctx should not be tied to SIGINT/SIGTERM: the pool ends its isolates by
+// closing their stdin (or killing them), and an isolate runs in its own
 // process group so that a terminal's Ctrl-C reaches only the parent.
 func ServeProcess(ctx context.Context) error {
 	closeInherited()
@@ -61,14 +61,14 @@ func applyMemoryLimit(s string) (int64, error) {
 	}
 	n, err := strconv.ParseInt(s, 10, 64)
 	if err != nil || n < 0 {
-		return 0, fmt.Errorf("worker: bad %s=%q", memoryLimitEnv, s)
+		return 0, fmt.Errorf("isolate: bad %s=%q", memoryLimitEnv, s)
 	}
 	if n == 0 || raceEnabled {
 		return 0, nil
 	}
 	lim := unix.Rlimit{Cur: uint64(n), Max: uint64(n)}
 	if err := unix.Setrlimit(unix.RLIMIT_DATA, &lim); err != nil {
-		return 0, fmt.Errorf("worker: set memory limit: %w", err)
+		return 0, fmt.Errorf("isolate: set memory limit: %w", err)
 	}
 	return n, nil
 }
@@ -78,13 +78,13 @@ func applyMemoryLimit(s string) (int64, error) {
 func claimStdout() (*os.File, error) {
 	fd, err := unix.FcntlInt(uintptr(unix.Stdout), unix.F_DUPFD_CLOEXEC, 3)
 	if err != nil {
-		return nil, fmt.Errorf("worker: duplicate stdout: %w", err)
+		return nil, fmt.Errorf("isolate: duplicate stdout: %w", err)
 	}
 	if err := unix.Dup2(unix.Stderr, unix.Stdout); err != nil {
 		unix.Close(fd)
-		return nil, fmt.Errorf("worker: redirect stdout: %w", err)
+		return nil, fmt.Errorf("isolate: redirect stdout: %w", err)
 	}
-	return os.NewFile(uintptr(fd), "worker-protocol"), nil
+	return os.NewFile(uintptr(fd), "isolate-protocol"), nil
 }
 
 // closeInherited closes every descriptor above stderr that is not

@@ -1,4 +1,4 @@
-package worker
+package isolate
 
 import (
 	"context"
@@ -13,24 +13,24 @@ import (
 	"github.com/audex/audex/extract"
 )
 
-// extractFunc is the worker's job: extract.ExtractFile, wrapped by the
+// extractFunc is the isolate's job: extract.ExtractFile, wrapped by the
 // test-only faults when built with the audexfault tag.
 type extractFunc func(ctx context.Context, dstPath, srcPath string, opts *extract.Options) (*extract.Result, error)
 
 // errProtocol marks a peer that broke the protocol.
-var errProtocol = errors.New("worker protocol violation")
+var errProtocol = errors.New("isolate protocol violation")
 
-// Serve is the worker side of the pool: it reads jobs from r, runs each with
+// Serve is the isolate side of the pool: it reads jobs from r, runs each with
 // extract.ExtractFile in this process and writes progress and the outcome to
 // w, one job at a time. A cancel message cancels the running job's context.
 //
 // Serve returns nil when r reaches EOF (the parent closed the pipe), after
 // canceling and waiting for a running job; it returns ctx's error when ctx
 // ends first. A Read blocked on r is not interrupted: the goroutine reading r
-// lives until r delivers EOF or an error, which is what happens to a worker
+// lives until r delivers EOF or an error, which is what happens to an isolate
 // process's stdin when its parent goes away.
 //
-// The hidden `audex worker` command uses [ServeProcess], which also applies
+// The hidden `audex isolate` command uses [ServeProcess], which also applies
 // the pool's memory cap and guards the protocol pipe.
 func Serve(ctx context.Context, r io.Reader, w io.Writer) error {
 	return serve(ctx, r, w, withFaults(extract.ExtractFile), 0)
@@ -53,7 +53,7 @@ func serve(ctx context.Context, r io.Reader, w io.Writer, fn extractFunc, memory
 		for sc.Scan() {
 			var q request
 			if err := json.Unmarshal(sc.Bytes(), &q); err != nil {
-				readErr <- fmt.Errorf("worker: %w: bad request: %w", errProtocol, err)
+				readErr <- fmt.Errorf("isolate: %w: bad request: %w", errProtocol, err)
 				return
 			}
 			select {
@@ -69,7 +69,7 @@ func serve(ctx context.Context, r io.Reader, w io.Writer, fn extractFunc, memory
 	var curDone chan struct{} // cur.done, or nil (blocks) when idle
 	// finish waits for the running job and sends its outcome. The loop sends
 	// it, not the job, so that a parent that sees "done" and sends the next
-	// job always finds this worker idle.
+	// job always finds this isolate idle.
 	finish := func() {
 		<-cur.done
 		cur.cancel()
@@ -90,7 +90,7 @@ func serve(ctx context.Context, r io.Reader, w io.Writer, fn extractFunc, memory
 				if cur != nil {
 					id := cur.id
 					abort()
-					return fmt.Errorf("worker: %w: job %d sent while job %d runs", errProtocol, q.ID, id)
+					return fmt.Errorf("isolate: %w: job %d sent while job %d runs", errProtocol, q.ID, id)
 				}
 				jctx, cancel := context.WithCancel(ctx)
 				cur = &servedJob{id: q.ID, cancel: cancel, done: make(chan struct{})}
@@ -102,14 +102,14 @@ func serve(ctx context.Context, r io.Reader, w io.Writer, fn extractFunc, memory
 				}
 			default:
 				abort()
-				return fmt.Errorf("worker: %w: unknown request %q", errProtocol, q.Type)
+				return fmt.Errorf("isolate: %w: unknown request %q", errProtocol, q.Type)
 			}
 		case <-curDone:
 			finish()
 		case err := <-readErr:
 			abort()
 			if err != nil {
-				return fmt.Errorf("worker: read requests: %w", err)
+				return fmt.Errorf("isolate: read requests: %w", err)
 			}
 			return nil
 		case <-ctx.Done():
@@ -146,8 +146,8 @@ func (j *servedJob) run(ctx context.Context, out *lineWriter, fn extractFunc, q 
 	res, err := func() (res *extract.Result, err error) {
 		defer func() {
 			if v := recover(); v != nil {
-				fmt.Fprintf(os.Stderr, "worker: panic in job %d: %v\n%s", q.ID, v, debug.Stack())
-				res, err = nil, fmt.Errorf("worker: panic: %v", v)
+				fmt.Fprintf(os.Stderr, "isolate: panic in job %d: %v\n%s", q.ID, v, debug.Stack())
+				res, err = nil, fmt.Errorf("isolate: panic: %v", v)
 			}
 		}()
 		return fn(ctx, q.Dst, q.Src, &opts)

@@ -1,6 +1,6 @@
 //go:build audexfault
 
-package worker
+package isolate
 
 /*
 #include <stdlib.h>
@@ -34,15 +34,15 @@ import (
 )
 
 // Test-only faults (build tag audexfault): an input whose first bytes are one
-// of these markers makes the worker fail inside C the way a bad decoder
+// of these markers makes the isolate fail inside C the way a bad decoder
 // would, so that tests can prove the pool contains it.
 const (
-	// FaultCrashMarker makes the worker write through a NULL pointer in C.
+	// FaultCrashMarker makes the isolate write through a NULL pointer in C.
 	FaultCrashMarker = "AUDEX-FAULT-CRASH"
-	// FaultHangMarker makes the worker sleep for an hour in C, deaf to its
+	// FaultHangMarker makes the isolate sleep for an hour in C, deaf to its
 	// context.
 	FaultHangMarker = "AUDEX-FAULT-HANG"
-	// FaultAllocMarker makes the worker allocate and touch 2 GiB in C; the
+	// FaultAllocMarker makes the isolate allocate and touch 2 GiB in C; the
 	// job fails with errFaultAllocRefused when the memory cap holds.
 	FaultAllocMarker = "AUDEX-FAULT-ALLOC"
 )

@@ -1,4 +1,4 @@
-package worker
+package isolate
 
 import (
 	"context"
@@ -17,14 +17,14 @@ import (
 	"github.com/audex/audex/internal/testmedia"
 )
 
-// childEnv makes the test binary a worker process: the pool tests start
-// real workers by re-executing it.
-const childEnv = "AUDEX_WORKER_TEST_CHILD"
+// childEnv makes the test binary an isolate process: the pool tests start
+// real isolates by re-executing it.
+const childEnv = "AUDEX_ISOLATE_TEST_CHILD"
 
 func TestMain(m *testing.M) {
 	if os.Getenv(childEnv) == "1" {
 		if err := ServeProcess(context.Background()); err != nil {
-			fmt.Fprintln(os.Stderr, "worker:", err)
+			fmt.Fprintln(os.Stderr, "isolate:", err)
 			os.Exit(1)
 		}
 		os.Exit(0)
@@ -112,14 +112,14 @@ func (w tLog) Write(b []byte) (int, error) {
 	return len(b), nil
 }
 
-// newTestPool starts a pool whose workers are this test binary; the pool is
+// newTestPool starts a pool whose isolates are this test binary; the pool is
 // closed when the test ends.
 func newTestPool(tb testing.TB, cfg Config) *Pool {
 	tb.Helper()
 	exe, err := os.Executable()
 	require.NoError(tb, err)
 	cfg.Command = exe
-	// The race runtime otherwise sleeps a second before each worker exits.
+	// The race runtime otherwise sleeps a second before each isolate exits.
 	cfg.Env = append(cfg.Env, childEnv+"=1", "GORACE=atexit_sleep_ms=0")
 	if cfg.Size == 0 {
 		cfg.Size = 1
@@ -133,7 +133,7 @@ func newTestPool(tb testing.TB, cfg Config) *Pool {
 	return p
 }
 
-// pids returns the pool's live worker pids.
+// pids returns the pool's live isolate pids.
 func (p *Pool) pids() []int {
 	p.mu.Lock()
 	defer p.mu.Unlock()

@@ -1,4 +1,4 @@
-package worker
+package isolate
 
 import (
 	"context"
@@ -12,12 +12,12 @@ import (
 	"github.com/audex/audex/extract"
 )
 
-// BenchmarkIsolation measures what running extractions in worker processes
+// BenchmarkIsolation measures what running extractions in isolate processes
 // costs against running them in this process: 2-second clips (H.264 video
 // and stereo AAC) to MP3, one job at a time (Serial) and GOMAXPROCS at a time
-// (Parallel, with as many workers), reported as jobs/s. Run it without -race:
+// (Parallel, with as many isolates), reported as jobs/s. Run it without -race:
 //
-//	internal/ffmpeg/with-env go test -run '^$' -bench Isolation -benchtime 400x ./internal/worker
+//	internal/ffmpeg/with-env go test -run '^$' -bench Isolation -benchtime 400x ./internal/isolate
 func BenchmarkIsolation(b *testing.B) {
 	src := media(b, "clip2s.mp4")
 	ctx := context.Background()

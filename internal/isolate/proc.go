@@ -1,4 +1,4 @@
-package worker
+package isolate
 
 import (
 	"bytes"
@@ -16,7 +16,7 @@ import (
 	"time"
 )
 
-// proc is one worker process.
+// proc is one isolate process.
 type proc struct {
 	seq    int64
 	pid    int
@@ -35,7 +35,7 @@ type proc struct {
 	waitErr error
 }
 
-// start starts a worker process and waits for its ready message.
+// start starts an isolate process and waits for its ready message.
 func (p *Pool) start() (*proc, error) {
 	w := &proc{
 		seq:     p.seq.Add(1),
@@ -43,26 +43,26 @@ func (p *Pool) start() (*proc, error) {
 		abandon: make(chan struct{}),
 		exited:  make(chan struct{}),
 	}
-	logw := &logWriter{log: p.log.With("worker", w.seq)}
+	logw := &logWriter{log: p.log.With("isolate", w.seq)}
 	cmd := exec.Command(p.command, p.args...)
 	cmd.Env = p.env
 	cmd.Stderr = logw
 	cmd.SysProcAttr = sysProcAttr()
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
-		return nil, fmt.Errorf("worker: stdin pipe: %w", err)
+		return nil, fmt.Errorf("isolate: stdin pipe: %w", err)
 	}
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		stdin.Close()
-		return nil, fmt.Errorf("worker: stdout pipe: %w", err)
+		return nil, fmt.Errorf("isolate: stdout pipe: %w", err)
 	}
 	started := make(chan error, 1)
 	p.spawn <- func() { started <- cmd.Start() }
 	if err := <-started; err != nil {
 		stdin.Close()
 		stdout.Close()
-		return nil, fmt.Errorf("worker: start %s: %w", p.command, err)
+		return nil, fmt.Errorf("isolate: start %s: %w", p.command, err)
 	}
 	w.cmd, w.pid, w.stdin = cmd, cmd.Process.Pid, stdin
 	w.out = &lineWriter{w: stdin}
@@ -89,13 +89,13 @@ func (p *Pool) start() (*proc, error) {
 			fail = fmt.Errorf("%w: said %q version %d, want %q version %d", errProtocol, m.Type, m.Version, msgReady, protocolVersion)
 		default:
 			if p.cfg.MemoryLimit > 0 && m.MemoryLimit != p.cfg.MemoryLimit && !raceEnabled {
-				p.log.Warn("worker: worker did not apply the memory limit (does it run worker.ServeProcess?)",
-					"worker", w.seq, "pid", w.pid, "want", p.cfg.MemoryLimit, "got", m.MemoryLimit)
+				p.log.Warn("isolate: isolate did not apply the memory limit (does it run isolate.ServeProcess?)",
+					"isolate", w.seq, "pid", w.pid, "want", p.cfg.MemoryLimit, "got", m.MemoryLimit)
 			}
 			p.mu.Lock()
 			p.live[w] = struct{}{}
 			p.mu.Unlock()
-			p.log.Debug("worker: started", "worker", w.seq, "pid", w.pid, "memory_limit", m.MemoryLimit)
+			p.log.Debug("isolate: started", "isolate", w.seq, "pid", w.pid, "memory_limit", m.MemoryLimit)
 			return w, nil
 		}
 	case <-timer.C:
@@ -107,7 +107,7 @@ func (p *Pool) start() (*proc, error) {
 	}
 	w.stop()
 	<-w.exited
-	return nil, fmt.Errorf("worker: start %s %v: %w (%s)", p.command, p.args, fail, w.status())
+	return nil, fmt.Errorf("isolate: start %s %v: %w (%s)", p.command, p.args, fail, w.status())
 }
 
 // read delivers stdout's messages until EOF, then reaps the process.
@@ -128,7 +128,7 @@ func (w *proc) read(stdout io.Reader) {
 		w.readErr = fmt.Errorf("%w: read: %w", errProtocol, sc.Err())
 	}
 	if w.readErr != nil {
-		// A worker whose stream broke cannot be trusted with another job.
+		// An isolate whose stream broke cannot be trusted with another job.
 		w.cmd.Process.Kill()
 	}
 	close(w.replies)
@@ -159,10 +159,10 @@ func (w *proc) status() string {
 	return "exited"
 }
 
-// maxLogLine bounds one logged line of a worker's stderr.
+// maxLogLine bounds one logged line of an isolate's stderr.
 const maxLogLine = 8 << 10
 
-// logWriter turns a worker's stderr into log records: a line holding a JSON
+// logWriter turns an isolate's stderr into log records: a line holding a JSON
 // slog record (what ServeProcess's logger writes) keeps its level, message
 // and attributes; any other line is logged as it is.
 type logWriter struct {
@@ -221,5 +221,5 @@ func (l *logWriter) emit(line []byte) {
 			return
 		}
 	}
-	l.log.Warn("worker: stderr", "line", string(bytes.TrimRight(line, "\r")))
+	l.log.Warn("isolate: stderr", "line", string(bytes.TrimRight(line, "\r")))
 }

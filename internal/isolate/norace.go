@@ -1,5 +1,5 @@
 //go:build !race
 
-package worker
+package isolate
 
 const raceEnabled = false

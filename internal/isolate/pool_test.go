@@ -1,4 +1,4 @@
-package worker
+package isolate
 
 import (
 	"context"
@@ -87,9 +87,9 @@ func TestPoolExtract(t *testing.T) {
 		require.Error(t, err)
 		assert.ErrorIs(t, err, extract.ErrNoAudio)
 		assert.Equal(t, jobs.CodeNoAudio, jobs.ErrorCode(err))
-		assert.NotErrorIs(t, err, ErrWorkerCrashed)
+		assert.NotErrorIs(t, err, ErrCrashed)
 		noLeftovers(t, dir)
-		assert.Zero(t, p.restarts.Load(), "a failed job keeps its worker")
+		assert.Zero(t, p.restarts.Load(), "a failed job keeps its isolate")
 	})
 
 	t.Run("LogsReachTheJobLogger", func(t *testing.T) {
@@ -137,7 +137,7 @@ func TestPoolExtract(t *testing.T) {
 		assert.ErrorIs(t, err, os.ErrNotExist)
 	})
 
-	t.Run("CancelKeepsTheWorker", func(t *testing.T) {
+	t.Run("CancelKeepsTheIsolate", func(t *testing.T) {
 		t.Parallel()
 		p := newTestPool(t, Config{CancelGrace: time.Minute})
 		pids := p.pids()
@@ -152,7 +152,7 @@ func TestPoolExtract(t *testing.T) {
 		assert.ErrorIs(t, err, extract.ErrCanceled)
 		assert.Equal(t, jobs.CodeCanceled, jobs.ErrorCode(err))
 		noLeftovers(t, dir)
-		assert.Zero(t, p.restarts.Load(), "the worker stopped its job; no kill needed")
+		assert.Zero(t, p.restarts.Load(), "the isolate stopped its job; no kill needed")
 		assert.Equal(t, pids, p.pids())
 		_, err = p.Extract(context.Background(), filepath.Join(dir, "next.mp3"), media(t, "audio.mp4"), extract.Options{})
 		assert.NoError(t, err)
@@ -167,25 +167,25 @@ func TestPoolExtract(t *testing.T) {
 		assert.ErrorIs(t, err, context.DeadlineExceeded)
 	})
 
-	t.Run("WorkerKilledMidJob", func(t *testing.T) {
+	t.Run("IsolateKilledMidJob", func(t *testing.T) {
 		t.Parallel()
 		p := newTestPool(t, Config{Size: 2})
 		dir := t.TempDir()
 		var once sync.Once
 		_, err := p.Extract(context.Background(), filepath.Join(dir, "out.mp3"), media(t, "long.mp4"), extract.Options{
 			Progress: func(extract.Progress) {
-				// The worker running this job is the one not idle.
-				once.Do(func() { killBusyWorker(t, p) })
+				// The isolate running this job is the one not idle.
+				once.Do(func() { killBusyIsolate(t, p) })
 			},
 		})
 		require.Error(t, err)
-		assert.ErrorIs(t, err, ErrWorkerCrashed)
+		assert.ErrorIs(t, err, ErrCrashed)
 		assert.ErrorIs(t, err, jobs.ErrWorkerCrashed)
 		assert.Equal(t, jobs.CodeWorkerCrashed, jobs.ErrorCode(err))
 		assert.Contains(t, err.Error(), "killed")
 		noLeftovers(t, dir)
 		assert.Equal(t, int64(1), p.restarts.Load())
-		// Back to two workers, and both serve.
+		// Back to two isolates, and both serve.
 		require.Eventually(t, func() bool { return len(p.pids()) == 2 }, 30*time.Second, 5*time.Millisecond)
 		var wg sync.WaitGroup
 		for i := range 2 {
@@ -207,12 +207,12 @@ func TestPoolExtract(t *testing.T) {
 			})
 		})
 		_, err := p.Extract(context.Background(), filepath.Join(dir, "out.mp3"), media(t, "audio.mp4"), extract.Options{})
-		assert.NoError(t, err, "the worker in an unknown state was replaced")
+		assert.NoError(t, err, "the isolate in an unknown state was replaced")
 		assert.Equal(t, int64(1), p.restarts.Load())
 		noLeftovers(t, dir, "out.mp3")
 	})
 
-	t.Run("WorkerDiedWhileIdle", func(t *testing.T) {
+	t.Run("IsolateDiedWhileIdle", func(t *testing.T) {
 		t.Parallel()
 		p := newTestPool(t, Config{})
 		w := <-p.idle
@@ -220,7 +220,7 @@ func TestPoolExtract(t *testing.T) {
 		<-w.exited
 		p.idle <- w
 		_, err := p.Extract(context.Background(), filepath.Join(t.TempDir(), "out.mp3"), media(t, "audio.mp4"), extract.Options{})
-		assert.NoError(t, err, "a dead idle worker is replaced before it gets a job")
+		assert.NoError(t, err, "a dead idle isolate is replaced before it gets a job")
 		assert.Equal(t, int64(1), p.restarts.Load())
 	})
 
@@ -276,8 +276,8 @@ func TestPoolExtract(t *testing.T) {
 	})
 }
 
-// killBusyWorker SIGKILLs the pool's worker that is running a job.
-func killBusyWorker(t *testing.T, p *Pool) {
+// killBusyIsolate SIGKILLs the pool's isolate that is running a job.
+func killBusyIsolate(t *testing.T, p *Pool) {
 	idle := map[int]bool{}
 	var held []*proc
 	for range len(p.idle) {
@@ -294,11 +294,11 @@ func killBusyWorker(t *testing.T, p *Pool) {
 			return
 		}
 	}
-	t.Error("no busy worker")
+	t.Error("no busy isolate")
 }
 
 // startLongJob starts extracting the long fixture into dir and returns once
-// the worker reports progress; the channel gets the extraction's error.
+// the isolate reports progress; the channel gets the extraction's error.
 func startLongJob(t *testing.T, p *Pool, dir string) <-chan error {
 	t.Helper()
 	started := make(chan struct{})
@@ -357,7 +357,7 @@ func TestPoolLifecycle(t *testing.T) {
 
 	t.Run("CloseKillsWhatIgnoresEOF", func(t *testing.T) {
 		t.Parallel()
-		// A worker that does not exit when its stdin closes, with a child
+		// An isolate that does not exit when its stdin closes, with a child
 		// that holds its pipes: Close returns only once every holder of the
 		// pipes is dead, so it must kill the whole process group.
 		script := fmt.Sprintf(`echo '{"type":"ready","version":%d}'; sleep 120; echo done`, protocolVersion)
@@ -374,7 +374,7 @@ func TestPoolLifecycle(t *testing.T) {
 		assert.ErrorIs(t, err, os.ErrNotExist)
 	})
 
-	t.Run("NotAWorker", func(t *testing.T) {
+	t.Run("NotAnIsolate", func(t *testing.T) {
 		t.Parallel()
 		_, err := NewPool(&Config{Command: "/bin/sh", Args: []string{"-c", "echo hello; exit 3"}, Size: 2, Logger: slogToTest(t)})
 		require.Error(t, err)

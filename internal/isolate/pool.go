@@ -1,4 +1,4 @@
-package worker
+package isolate
 
 import (
 	"context"
@@ -18,14 +18,14 @@ import (
 )
 
 var (
-	// ErrWorkerCrashed: the worker process running the job died (a crash in
+	// ErrCrashed: the isolate process running the job died (a crash in
 	// C, the memory cap, a kill from outside) or broke the protocol; the
 	// pool has already started a replacement. It wraps
 	// jobs.ErrWorkerCrashed, so the job manager treats the failure as
 	// crash-class: one retry, then code worker_crashed.
-	ErrWorkerCrashed error = &wrapping{msg: "worker crashed", err: jobs.ErrWorkerCrashed}
+	ErrCrashed error = &wrapping{msg: "isolate crashed", err: jobs.ErrWorkerCrashed}
 	// ErrClosed: the pool is shut down or closing.
-	ErrClosed = errors.New("worker pool closed")
+	ErrClosed = errors.New("isolate pool closed")
 )
 
 // wrapping is a sentinel error that also matches a more general one.
@@ -46,50 +46,50 @@ const (
 	DefaultCancelGrace = 2 * time.Second
 )
 
-// startTimeout bounds a worker's start-up handshake.
+// startTimeout bounds an isolate's start-up handshake.
 const startTimeout = 30 * time.Second
 
-// Config configures a [Pool]. The zero value runs runtime.NumCPU() workers
+// Config configures a [Pool]. The zero value runs runtime.NumCPU() isolates
 // of the running executable.
 type Config struct {
-	// Command is the worker program. Defaults to the running executable
+	// Command is the isolate program. Defaults to the running executable
 	// (os.Executable), which must serve the protocol with [ServeProcess].
 	Command string
 	// Args are Command's arguments. When Command is empty they default to
-	// ["worker"], the hidden subcommand of audex.
+	// ["isolate"], the hidden subcommand of audex.
 	Args []string
-	// Env is added to the parent's environment for each worker.
+	// Env is added to the parent's environment for each isolate.
 	Env []string
-	// Size is the number of worker processes. Defaults to runtime.NumCPU().
+	// Size is the number of isolate processes. Defaults to runtime.NumCPU().
 	Size int
 	// JobTimeout bounds each job's wall time, on top of any deadline of the
 	// job's context. 0 means DefaultJobTimeout; negative means only the
 	// context's deadline.
 	JobTimeout time.Duration
-	// MemoryLimit caps each worker's writable memory (RLIMIT_DATA, see
+	// MemoryLimit caps each isolate's writable memory (RLIMIT_DATA, see
 	// ServeProcess) in bytes, the process's own ~130 MiB included. A job
-	// that needs more fails, or takes its worker down (ErrWorkerCrashed)
+	// that needs more fails, or takes its isolate down (ErrCrashed)
 	// when the Go runtime is the one refused. 0 means DefaultMemoryLimit;
-	// negative means no cap. Race-enabled workers ignore it.
+	// negative means no cap. Race-enabled isolates ignore it.
 	MemoryLimit int64
 	// CancelGrace is how long a canceled or timed-out job may take to stop
-	// before its worker is killed (a call stuck inside C cannot see its
-	// context), and how long an idle worker may take to exit at shutdown.
+	// before its isolate is killed (a call stuck inside C cannot see its
+	// context), and how long an idle isolate may take to exit at shutdown.
 	// Defaults to DefaultCancelGrace.
 	CancelGrace time.Duration
-	// Logger receives the workers' stderr and the supervisor's events.
+	// Logger receives the isolates' stderr and the supervisor's events.
 	// Defaults to slog.Default().
 	Logger *slog.Logger
 }
 
-// Pool runs extractions in long-lived worker processes, one job per worker
+// Pool runs extractions in long-lived isolate processes, one job per isolate
 // at a time, so that a crash or a hang inside FFmpeg's C code costs one job
 // and one process, never the caller's process.
 //
 // Each job's wall time is bounded by its context's deadline and
 // Config.JobTimeout: when either passes, or the context is canceled, the
-// worker is asked to cancel and is killed if it has not stopped within
-// Config.CancelGrace. A worker that dies is replaced at once.
+// isolate is asked to cancel and is killed if it has not stopped within
+// Config.CancelGrace. An isolate that dies is replaced at once.
 //
 // A Pool is a jobs.Extractor.
 type Pool struct {
@@ -99,7 +99,7 @@ type Pool struct {
 	env     []string
 	log     *slog.Logger
 
-	idle chan *proc    // workers ready for a job; capacity Size
+	idle chan *proc    // isolates ready for a job; capacity Size
 	kill chan struct{} // closed by Close: running jobs stop, no restarts
 
 	mu      sync.Mutex
@@ -109,16 +109,16 @@ type Pool struct {
 	spawn chan func() // runs on the spawning thread, see spawner
 
 	calls    sync.WaitGroup // Extract calls in progress
-	respawns sync.WaitGroup // goroutines replacing dead workers
+	respawns sync.WaitGroup // goroutines replacing dead isolates
 	readers  sync.WaitGroup // one per started process, until it is reaped
 
 	killOnce, stopOnce sync.Once
 
-	seq      atomic.Int64 // numbers workers in the log
+	seq      atomic.Int64 // numbers isolates in the log
 	restarts atomic.Int64
 }
 
-// NewPool starts cfg.Size worker processes and returns when all of them are
+// NewPool starts cfg.Size isolate processes and returns when all of them are
 // ready, or with an error when any fails to start. A nil cfg means all
 // defaults.
 func NewPool(cfg *Config) (*Pool, error) {
@@ -130,11 +130,11 @@ func NewPool(cfg *Config) (*Pool, error) {
 	if p.command == "" {
 		exe, err := os.Executable()
 		if err != nil {
-			return nil, fmt.Errorf("worker: find own executable: %w", err)
+			return nil, fmt.Errorf("isolate: find own executable: %w", err)
 		}
 		p.command = exe
 		if p.args == nil {
-			p.args = []string{"worker"}
+			p.args = []string{"isolate"}
 		}
 	}
 	if p.log == nil {
@@ -184,19 +184,19 @@ func NewPool(cfg *Config) (*Pool, error) {
 	return p, nil
 }
 
-// Extract runs extract.ExtractFile(ctx, dstPath, srcPath, &opts) in a worker
+// Extract runs extract.ExtractFile(ctx, dstPath, srcPath, &opts) in an isolate
 // process and returns its outcome: the Result, or an error that matches the
 // same extract sentinels (errors.Is) as in-process extraction would.
 //
-// opts.Progress, when set, is called on this goroutine as the worker reports
+// opts.Progress, when set, is called on this goroutine as the isolate reports
 // progress, and opts.Logger receives the job's log records (FFmpeg's
-// messages) from the worker. Relative paths are resolved against the current
-// directory. The worker writes into a private directory beside dstPath
+// messages) from the isolate. Relative paths are resolved against the current
+// directory. The isolate writes into a private directory beside dstPath
 // (".audex-job-*"), removed when Extract returns; dstPath appears only on
 // success.
 //
 // Besides extraction errors, Extract returns an error wrapping
-// [ErrWorkerCrashed] when the worker died; one wrapping
+// [ErrCrashed] when the isolate died; one wrapping
 // context.DeadlineExceeded (and extract.ErrCanceled) when Config.JobTimeout
 // or the context's deadline passed; one wrapping the context's error when it
 // was canceled; and [ErrClosed] once the pool is shutting down.
@@ -207,17 +207,17 @@ func (p *Pool) Extract(ctx context.Context, dstPath, srcPath string, opts extrac
 	defer p.calls.Done()
 	src, err := filepath.Abs(srcPath)
 	if err != nil {
-		return nil, fmt.Errorf("worker: resolve input path: %w", err)
+		return nil, fmt.Errorf("isolate: resolve input path: %w", err)
 	}
 	dst, err := filepath.Abs(dstPath)
 	if err != nil {
-		return nil, fmt.Errorf("worker: resolve output path: %w", err)
+		return nil, fmt.Errorf("isolate: resolve output path: %w", err)
 	}
-	// The worker writes into a private directory beside dstPath, so that a
-	// worker killed mid-job leaves nothing behind that the pool cannot find.
+	// The isolate writes into a private directory beside dstPath, so that a
+	// isolate killed mid-job leaves nothing behind that the pool cannot find.
 	dir, err := os.MkdirTemp(filepath.Dir(dst), ".audex-job-*")
 	if err != nil {
-		return nil, fmt.Errorf("worker: %w: create job directory: %w", extract.ErrOutput, err)
+		return nil, fmt.Errorf("isolate: %w: create job directory: %w", extract.ErrOutput, err)
 	}
 	defer os.RemoveAll(dir)
 	w, err := p.acquire(ctx)
@@ -239,13 +239,13 @@ func (p *Pool) Extract(ctx context.Context, dstPath, srcPath string, opts extrac
 		return nil, err
 	}
 	if err := os.Rename(tmp, dst); err != nil {
-		return nil, fmt.Errorf("worker: %w: move output into place: %w", extract.ErrOutput, err)
+		return nil, fmt.Errorf("isolate: %w: move output into place: %w", extract.ErrOutput, err)
 	}
 	return res, nil
 }
 
 // Shutdown stops taking calls (they return ErrClosed), waits for the calls
-// in progress to finish, and then ends the workers. If ctx ends first it
+// in progress to finish, and then ends the isolates. If ctx ends first it
 // closes the pool as Close does and returns ctx's error.
 func (p *Pool) Shutdown(ctx context.Context) error {
 	p.beginClose()
@@ -256,7 +256,7 @@ func (p *Pool) Shutdown(ctx context.Context) error {
 	}()
 	select {
 	case <-finished:
-		p.stopWorkers()
+		p.stopIsolates()
 		return nil
 	case <-ctx.Done():
 		p.Close()
@@ -266,14 +266,14 @@ func (p *Pool) Shutdown(ctx context.Context) error {
 }
 
 // Close stops taking calls, cancels running jobs (which return an error
-// wrapping ErrClosed, killing workers that do not stop within
-// Config.CancelGrace) and ends the workers. It returns when every worker
+// wrapping ErrClosed, killing isolates that do not stop within
+// Config.CancelGrace) and ends the isolates. It returns when every isolate
 // process has exited.
 func (p *Pool) Close() error {
 	p.beginClose()
 	p.killOnce.Do(func() { close(p.kill) })
 	p.calls.Wait()
-	p.stopWorkers()
+	p.stopIsolates()
 	return nil
 }
 
@@ -293,10 +293,10 @@ func (p *Pool) beginClose() {
 	p.mu.Unlock()
 }
 
-// stopWorkers ends every worker once no call is in progress: it stops
-// restarts, closes the idle workers' stdin (they exit on EOF) and kills any
+// stopIsolates ends every isolate once no call is in progress: it stops
+// restarts, closes the idle isolates' stdin (they exit on EOF) and kills any
 // that have not exited within CancelGrace.
-func (p *Pool) stopWorkers() {
+func (p *Pool) stopIsolates() {
 	p.stopOnce.Do(func() {
 		p.killOnce.Do(func() { close(p.kill) })
 		p.respawns.Wait()
@@ -334,29 +334,29 @@ func (p *Pool) stopWorkers() {
 	})
 }
 
-// spawner runs the functions sent on p.spawn, which start the workers, on
-// one OS thread that outlives them: the kernel sends a worker its
+// spawner runs the functions sent on p.spawn, which start the isolates, on
+// one OS thread that outlives them: the kernel sends an isolate its
 // parent-death signal (sysProcAttr) when the thread that started it exits,
 // not the process, and the Go runtime may end a thread.
 func (p *Pool) spawner() {
 	runtime.LockOSThread()
-	// Never unlocked: the thread ends with this goroutine, after the workers.
+	// Never unlocked: the thread ends with this goroutine, after the isolates.
 	for fn := range p.spawn {
 		fn()
 	}
 }
 
-// acquire takes an idle worker, replacing any that died while idle.
+// acquire takes an idle isolate, replacing any that died while idle.
 func (p *Pool) acquire(ctx context.Context) (*proc, error) {
 	for {
 		if ctx.Err() != nil {
-			return nil, fmt.Errorf("worker: waiting for a free worker: %w: %w", extract.ErrCanceled, ctx.Err())
+			return nil, fmt.Errorf("isolate: waiting for a free isolate: %w: %w", extract.ErrCanceled, ctx.Err())
 		}
 		select {
 		case w := <-p.idle:
 			select {
 			case <-w.exited:
-				p.log.Warn("worker: worker died while idle", "worker", w.seq, "pid", w.pid, "status", w.status())
+				p.log.Warn("isolate: isolate died while idle", "isolate", w.seq, "pid", w.pid, "status", w.status())
 				p.replace(w)
 				continue
 			default:
@@ -402,7 +402,7 @@ func (p *Pool) run(ctx context.Context, w *proc, dst, src string, opts extract.O
 			return
 		}
 		reason = why
-		// A failed send means the worker is gone; its replies will end.
+		// A failed send means the isolate is gone; its replies will end.
 		_ = w.out.send(request{Type: msgCancel, ID: id})
 		graceTimer = time.NewTimer(p.cfg.CancelGrace)
 		grace = graceTimer.C
@@ -447,14 +447,14 @@ func (p *Pool) run(ctx context.Context, w *proc, dst, src string, opts extract.O
 		case <-grace:
 			w.stop()
 			<-w.exited
-			p.log.Warn("worker: killed a worker that did not stop its job", "worker", w.seq, "pid", w.pid, "grace", p.cfg.CancelGrace, "reason", reason)
-			return nil, fmt.Errorf("worker: %w: worker killed, job did not stop within %v: %w", extract.ErrCanceled, p.cfg.CancelGrace, reason), false
+			p.log.Warn("isolate: killed an isolate that did not stop its job", "isolate", w.seq, "pid", w.pid, "grace", p.cfg.CancelGrace, "reason", reason)
+			return nil, fmt.Errorf("isolate: %w: isolate killed, job did not stop within %v: %w", extract.ErrCanceled, p.cfg.CancelGrace, reason), false
 		}
 	}
 }
 
 // stopped makes the error of a job the pool stopped match the pool's reason
-// (the context's error, the job timeout, ErrClosed) rather than the worker's
+// (the context's error, the job timeout, ErrClosed) rather than the isolate's
 // view of it, which is always a cancel.
 func stopped(remote, reason error) error {
 	if reason == nil || !errors.Is(remote, extract.ErrCanceled) {
@@ -463,7 +463,7 @@ func stopped(remote, reason error) error {
 	return &remoteError{msg: remote.Error(), errs: []error{extract.ErrCanceled, reason}}
 }
 
-// crashed describes the death of the worker running a job: its exit status
+// crashed describes the death of the isolate running a job: its exit status
 // and cause.
 func (p *Pool) crashed(w *proc, cause error) error {
 	<-w.exited
@@ -471,11 +471,11 @@ func (p *Pool) crashed(w *proc, cause error) error {
 	if cause == nil {
 		cause = w.readErr
 	}
-	p.log.Error("worker: worker died during a job", "worker", w.seq, "pid", w.pid, "status", status, "cause", cause)
+	p.log.Error("isolate: isolate died during a job", "isolate", w.seq, "pid", w.pid, "status", status, "cause", cause)
 	if cause != nil {
-		return fmt.Errorf("worker: %w (%s): %w", ErrWorkerCrashed, status, cause)
+		return fmt.Errorf("isolate: %w (%s): %w", ErrCrashed, status, cause)
 	}
-	return fmt.Errorf("worker: %w (%s)", ErrWorkerCrashed, status)
+	return fmt.Errorf("isolate: %w (%s)", ErrCrashed, status)
 }
 
 // replace retires w and starts its successor in the background.
@@ -499,7 +499,7 @@ func (p *Pool) replace(w *proc) {
 			if errors.Is(err, ErrClosed) {
 				return
 			}
-			p.log.Error("worker: restart failed", "err", err, "retry_in", delay)
+			p.log.Error("isolate: restart failed", "err", err, "retry_in", delay)
 			select {
 			case <-p.kill:
 				return

@@ -1,6 +1,6 @@
 //go:build race
 
-package worker
+package isolate
 
 // raceEnabled reports a -race build, whose runtime maps far more memory
 // than any sensible memory cap allows.

@@ -1,4 +1,4 @@
-package worker_test
+package isolate_test
 
 import (
 	"context"
@@ -7,13 +7,13 @@ import (
 	"time"
 
 	"github.com/audex/audex/extract"
-	"github.com/audex/audex/internal/worker"
+	"github.com/audex/audex/internal/isolate"
 )
 
-// A service runs its extractions in two worker processes, each capped at
+// A service runs its extractions in two isolate processes, each capped at
 // 512 MiB and 10 minutes per job.
 func ExamplePool() {
-	pool, err := worker.NewPool(&worker.Config{Size: 2, MemoryLimit: 512 << 20, JobTimeout: 10 * time.Minute})
+	pool, err := isolate.NewPool(&isolate.Config{Size: 2, MemoryLimit: 512 << 20, JobTimeout: 10 * time.Minute})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -23,8 +23,8 @@ func ExamplePool() {
 	switch {
 	case errors.Is(err, extract.ErrNoAudio):
 		log.Print("the video has no sound")
-	case errors.Is(err, worker.ErrWorkerCrashed):
-		log.Print("the input crashed a worker; retry once, then give up")
+	case errors.Is(err, isolate.ErrCrashed):
+		log.Print("the input crashed an isolate; retry once, then give up")
 	case err != nil:
 		log.Print(err)
 	default:

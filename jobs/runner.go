@@ -16,7 +16,7 @@ import (
 // errTimeout is the cause of a job context's deadline.
 var errTimeout = errors.New("jobs: job timed out")
 
-// run is a job a worker is running.
+// run is a job a runner is running: one of Config.Workers goroutines, each a slot for one extraction at a time.
 type run struct {
 	rec          *record
 	ctx          context.Context
@@ -33,8 +33,8 @@ func (r *run) status() (Stage, float64) {
 
 func (r *run) setStage(s Stage) { r.stage.Store(s) }
 
-func (m *Manager) worker() {
-	defer m.workers.Done()
+func (m *Manager) runner() {
+	defer m.runners.Done()
 	var backoff time.Duration
 	for {
 		select {
@@ -62,13 +62,13 @@ func (m *Manager) worker() {
 			}
 			continue
 		}
-		m.signal() // another job may be waiting for another idle worker
+		m.signal() // another job may be waiting for another idle runner
 		m.execute(r)
 	}
 }
 
 // claim takes the next queued job, if any, and registers its run. Once the
-// manager is stopping it takes none: a worker that checked m.stop just
+// manager is stopping it takes none: a runner that checked m.stop just
 // before Close must not take the job Close has just re-queued (the commit
 // that re-queues it holds claimMu too, after m.stop closed).
 func (m *Manager) claim() (*run, error) {

@@ -1,6 +1,6 @@
 //go:build !audexfault
 
-package worker
+package isolate
 
 // withFaults is the identity outside test builds; see fault.go.
 func withFaults(fn extractFunc) extractFunc { return fn }

@@ -1,6 +1,6 @@
 //go:build audexfault
 
-package worker
+package isolate
 
 import (
 	"context"
@@ -48,7 +48,7 @@ func TestFaultCrash(t *testing.T) {
 	wg.Wait()
 
 	require.Error(t, crashErr)
-	assert.ErrorIs(t, crashErr, ErrWorkerCrashed)
+	assert.ErrorIs(t, crashErr, ErrCrashed)
 	assert.Equal(t, jobs.CodeWorkerCrashed, jobs.ErrorCode(crashErr))
 	assert.NotErrorIs(t, crashErr, context.DeadlineExceeded)
 	for i, err := range errs {
@@ -67,7 +67,7 @@ func TestFaultCrash(t *testing.T) {
 			dead++
 		}
 	}
-	assert.Equal(t, 1, dead, "exactly the crashed worker is gone")
+	assert.Equal(t, 1, dead, "exactly the crashed isolate is gone")
 	assert.NotElementsMatch(t, before, after)
 	var again sync.WaitGroup
 	for i := range 2 {
@@ -100,10 +100,10 @@ func TestFaultHang(t *testing.T) {
 		require.Error(t, err)
 		assert.ErrorIs(t, err, context.DeadlineExceeded)
 		assert.Equal(t, jobs.CodeTimeout, jobs.ErrorCode(err))
-		assert.NotErrorIs(t, err, ErrWorkerCrashed)
+		assert.NotErrorIs(t, err, ErrCrashed)
 		assert.GreaterOrEqual(t, elapsed, timeout+grace, "killed only after the deadline and the grace")
 		assert.Less(t, elapsed, timeout+grace+10*time.Second, "the hang ends at the deadline, not in an hour")
-		assert.NoError(t, <-normalErr, "the other worker kept working")
+		assert.NoError(t, <-normalErr, "the other isolate kept working")
 		noLeftovers(t, dir, "normal.mp3")
 
 		require.Eventually(t, func() bool { return len(p.pids()) == 2 }, 30*time.Second, 10*time.Millisecond)
@@ -113,7 +113,7 @@ func TestFaultHang(t *testing.T) {
 				dead++
 			}
 		}
-		assert.Equal(t, 1, dead, "the hung worker was killed and replaced")
+		assert.Equal(t, 1, dead, "the hung isolate was killed and replaced")
 		_, err = p.Extract(context.Background(), filepath.Join(dir, "after.mp3"), media(t, "audio.mp4"), extract.Options{})
 		assert.NoError(t, err)
 	})
@@ -140,7 +140,7 @@ func TestFaultHang(t *testing.T) {
 		assert.Equal(t, int64(1), p.restarts.Load())
 	})
 
-	t.Run("CloseKillsHungWorker", func(t *testing.T) {
+	t.Run("CloseKillsHungIsolate", func(t *testing.T) {
 		t.Parallel()
 		p := newTestPool(t, Config{CancelGrace: 100 * time.Millisecond})
 		pids := p.pids()
@@ -149,7 +149,7 @@ func TestFaultHang(t *testing.T) {
 			_, err := p.Extract(context.Background(), filepath.Join(t.TempDir(), "hang.mp3"), poison(t, FaultHangMarker), extract.Options{})
 			errc <- err
 		}()
-		// Close once the job has its worker: the worker hangs whether or
+		// Close once the job has its isolate: the isolate hangs whether or
 		// not the cancel reaches it first, and only a kill ends it.
 		require.Eventually(t, func() bool { return len(p.idle) == 0 }, 10*time.Second, time.Millisecond)
 		require.NoError(t, p.Close())
@@ -161,7 +161,7 @@ func TestFaultHang(t *testing.T) {
 func TestFaultMemoryCap(t *testing.T) {
 	t.Parallel()
 	if raceEnabled {
-		t.Skip("race-enabled workers run without a memory cap; run this test without -race")
+		t.Skip("race-enabled isolates run without a memory cap; run this test without -race")
 	}
 	p := newTestPool(t, Config{MemoryLimit: 512 << 20})
 	pids := p.pids()
@@ -169,7 +169,7 @@ func TestFaultMemoryCap(t *testing.T) {
 	_, err := p.Extract(context.Background(), filepath.Join(dir, "big.mp3"), poison(t, FaultAllocMarker), extract.Options{})
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), errFaultAllocRefused.Error())
-	assert.NotErrorIs(t, err, ErrWorkerCrashed, "C's malloc failed; the worker lives on")
+	assert.NotErrorIs(t, err, ErrCrashed, "C's malloc failed; the isolate lives on")
 	assert.Equal(t, pids, p.pids())
 	_, err = p.Extract(context.Background(), filepath.Join(dir, "out.mp3"), media(t, "audio.mp4"), extract.Options{})
 	assert.NoError(t, err)

@@ -1,4 +1,4 @@
-package worker
+package isolate
 
 import (
 	"context"
@@ -52,7 +52,7 @@ func TestErrorKindsUnique(t *testing.T) {
 		assert.False(t, seen[k.kind], "kind %q twice", k.kind)
 		seen[k.kind] = true
 	}
-	// A kind from a newer worker is dropped, the message kept.
+	// A kind from a newer isolate is dropped, the message kept.
 	got := (&wireError{Kinds: []string{"no_audio", "from_the_future"}, Message: "m"}).decode()
 	assert.ErrorIs(t, got, extract.ErrNoAudio)
 	assert.EqualError(t, got, "m")

@@ -1,4 +1,4 @@
-package worker
+package isolate
 
 import (
 	"bufio"
@@ -18,27 +18,27 @@ import (
 
 // The protocol: one JSON object per line in each direction.
 //
-//	worker → parent  {"type":"ready","version":1,"pid":…,"memory_limit":…}   once, at start
-//	parent → worker  {"type":"job","id":7,"src":…,"dst":…,"options":{…},"progress":true}
-//	worker → parent  {"type":"progress","id":7,"done":…,"total":…}            zero or more
-//	worker → parent  {"type":"log","id":7,"level":"WARN","msg":…,"attrs":[…]}  zero or more
-//	parent → worker  {"type":"cancel","id":7}                                 optional
-//	worker → parent  {"type":"done","id":7,"result":{…}} or {…,"error":{…}}   exactly one
+//	isolate → parent  {"type":"ready","version":1,"pid":…,"memory_limit":…}   once, at start
+//	parent → isolate  {"type":"job","id":7,"src":…,"dst":…,"options":{…},"progress":true}
+//	isolate → parent  {"type":"progress","id":7,"done":…,"total":…}            zero or more
+//	isolate → parent  {"type":"log","id":7,"level":"WARN","msg":…,"attrs":[…]}  zero or more
+//	parent → isolate  {"type":"cancel","id":7}                                 optional
+//	isolate → parent  {"type":"done","id":7,"result":{…}} or {…,"error":{…}}   exactly one
 //
-// A worker runs one job at a time; the parent sends the next job only after
-// the previous one's "done". Closing the worker's stdin cancels any running
-// job and ends the worker.
+// An isolate runs one job at a time; the parent sends the next job only after
+// the previous one's "done". Closing the isolate's stdin cancels any running
+// job and ends the isolate.
 //
 // The messages are the protocol's own types, apart from the library's:
 // options and result travel as wireOptions and wireResult, converted in
 // one place (toWireOptions and friends), so that a change to
 // extract.Options or extract.Result changes the protocol only on purpose,
-// with protocolVersion. A parent refuses a worker of another version.
+// with protocolVersion. A parent refuses an isolate of another version.
 // Version 2: the wire types (version 1 sent extract's types as they were).
 const protocolVersion = 2
 
 // maxLine bounds one protocol line. Replies are small; a longer line means a
-// broken or compromised worker, never a reason to buffer without end.
+// broken or compromised isolate, never a reason to buffer without end.
 const maxLine = 1 << 20
 
 const (
@@ -50,7 +50,7 @@ const (
 	msgDone     = "done"
 )
 
-// request is a parent → worker message.
+// request is a parent → isolate message.
 type request struct {
 	Type     string       `json:"type"`
 	ID       uint64       `json:"id"`
@@ -63,7 +63,7 @@ type request struct {
 	LogLevel *slog.Level `json:"log_level,omitempty"`
 }
 
-// reply is a worker → parent message.
+// reply is an isolate → parent message.
 type reply struct {
 	Type string `json:"type"`
 	ID   uint64 `json:"id,omitempty"`
@@ -214,7 +214,7 @@ func encodeError(err error) *wireError {
 	return w
 }
 
-// decode rebuilds the error. Unknown kinds (from a newer worker) are
+// decode rebuilds the error. Unknown kinds (from a newer isolate) are
 // dropped: the message still tells what happened.
 func (w *wireError) decode() error {
 	e := &remoteError{msg: w.Message}
@@ -228,8 +228,8 @@ func (w *wireError) decode() error {
 	return e
 }
 
-// remoteError is an error that happened in a worker process. It keeps the
-// worker's message and matches the same sentinels the original did.
+// remoteError is an error that happened in an isolate process. It keeps the
+// isolate's message and matches the same sentinels the original did.
 type remoteError struct {
 	msg  string
 	errs []error
@@ -248,13 +248,13 @@ type lineWriter struct {
 func (lw *lineWriter) send(v any) error {
 	b, err := json.Marshal(v)
 	if err != nil {
-		return fmt.Errorf("worker: encode message: %w", err)
+		return fmt.Errorf("isolate: encode message: %w", err)
 	}
 	b = append(b, '\n')
 	lw.mu.Lock()
 	defer lw.mu.Unlock()
 	if _, err := lw.w.Write(b); err != nil {
-		return fmt.Errorf("worker: write message: %w", err)
+		return fmt.Errorf("isolate: write message: %w", err)
 	}
 	return nil
 }

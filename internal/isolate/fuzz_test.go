@@ -1,4 +1,4 @@
-package worker
+package isolate
 
 import (
 	"context"
@@ -14,11 +14,11 @@ import (
 	"github.com/audex/audex/jobs"
 )
 
-// FuzzIsolatedExtract feeds arbitrary bytes to a worker process as a job's
+// FuzzIsolatedExtract feeds arbitrary bytes to an isolate process as a job's
 // input (reliability doc, F-10). Every outcome must be one of: success with
 // an output within the limits, or a typed failure (a jobs code other than
 // internal) that leaves no output, within the job timeout plus the grace. A
-// worker crash is a finding: FFmpeg or the pipeline crashed on the input.
+// isolate crash is a finding: FFmpeg or the pipeline crashed on the input.
 // Without -fuzz it runs the seeds: the fixtures, cut in half, and non-media.
 func FuzzIsolatedExtract(f *testing.F) {
 	for _, name := range []string{"audio.mp4", "video.mp4", "clip2s.mp4"} {
@@ -46,7 +46,7 @@ func FuzzIsolatedExtract(f *testing.F) {
 		})
 		assert.Less(t, time.Since(start), timeout+grace+10*time.Second, "bounded by the job timeout")
 		if err != nil {
-			require.NotErrorIs(t, err, ErrWorkerCrashed, "the worker crashed on this input")
+			require.NotErrorIs(t, err, ErrCrashed, "the isolate crashed on this input")
 			assert.NotEqual(t, jobs.CodeInternal, jobs.ErrorCode(err), "untyped error: %v", err)
 			_, statErr := os.Stat(dst)
 			assert.ErrorIs(t, statErr, os.ErrNotExist, "no output on failure")
