@@ -26,7 +26,8 @@ import (
 // rescued, the job of recover in a single-owner store. Notifications are
 // leased already: claimNotices gives each due one to a single caller until
 // its claim runs out (one UPDATE ... WHERE eligible <= now ... SKIP LOCKED
-// RETURNING in SQL), and only that claim's holder may settle it.
+// RETURNING in SQL), and only that claim's holder may settle it. Every
+// backend runs the conformance suite, runStoreSuite (storesuite_test.go).
 type store interface {
 	// enqueue adds a new queued record, assigning its Seq and position,
 	// unless maxQueued records are already queued (ErrQueueFull).
