@@ -39,8 +39,8 @@ browser:
 s3server:
 	@internal/testsvc/install-versitygw.sh >/dev/null
 
-# The extract tests check copies with a second decoder (mpg123), installed
-# if missing.
+# The extract tests check copies with second decoders (mpg123, opusdec),
+# installed if missing.
 decoders:
 	@internal/testmedia/install-decoders.sh
 

@@ -20,7 +20,7 @@ import (
 // last frame whole. The others may run past the request by less than one
 // codec frame.
 var exactLength = map[extract.Format]bool{
-	extract.MP3: true, extract.WAV: true, extract.OGG: true, extract.FLAC: true,
+	extract.MP3: true, extract.WAV: true, extract.OGG: true, extract.FLAC: true, extract.OPUS: true,
 }
 
 func seconds(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }

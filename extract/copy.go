@@ -1,6 +1,7 @@
 package extract
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 
@@ -21,10 +22,17 @@ const (
 	// trimLAME: the LAME tag's encoder delay and padding, 12 bits each,
 	// which FFmpeg's mp3 muxer writes from skip-samples side data.
 	trimLAME
+	// trimOgg: Ogg Opus's pre-skip (16 bits, in the header) and the final
+	// page's granule position (RFC 7845), which FFmpeg's ogg muxer writes
+	// from the stream's initial padding and the packets' times.
+	trimOgg
 )
 
 // maxLAMEPad is the most either 12-bit field of the LAME tag holds.
 const maxLAMEPad = 1<<12 - 1
+
+// maxPreSkip is the most Ogg Opus's 16-bit pre-skip holds.
+const maxPreSkip = 1<<16 - 1
 
 // mp3DecoderDelay is what decoders add to the LAME tag's encoder delay
 // (and to its padding): the 528 samples of the synthesis filterbank, plus
@@ -134,7 +142,17 @@ func (p *pipeline) copyExact() (*Result, error) {
 	rate := cp.SampleRate()
 	tb := p.st.TimeBase()
 	w := newWindow(p.o, rate, rat(tb), p.t0(), 0, p.track)
-	first := streamStart(p.in.fc, p.st)
+	// The grid's anchor is the stream's first packet: for Opus in
+	// Matroska, dated by its pre-skip rounded, exactly the pre-skip before
+	// the first played sample.
+	first := p.st.StartTime()
+	firstPos := int64(0)
+	if first != astiav.NoPtsValue {
+		firstPos = w.pos(first)
+		if s := streamStart(p.in.fc, p.st); s != first {
+			firstPos = w.pos(s) - rescale(int64(initialPaddingOf(cp)), rational{1, int64(rate)}, w.sampleTB())
+		}
+	}
 	grid := frameGrid(cp, 0)
 	// Each packet's place on the timeline: milliseconds put back on the
 	// frame grid (see window.snapped), the frame size for its length.
@@ -143,13 +161,17 @@ func (p *pipeline) copyExact() (*Result, error) {
 		if ts := pkt.Pts(); ts != astiav.NoPtsValue {
 			pos = w.pos(ts)
 			if first != astiav.NoPtsValue {
-				if q, ok := w.snapped(ts, first, grid, rate); ok {
+				if q, ok := w.snappedFrom(ts, first, firstPos, grid, rate); ok {
 					pos = q
 				}
 			}
 		}
-		n = int64(cp.FrameSize())
-		if n <= 0 {
+		switch {
+		case cp.CodecID() == astiav.CodecIDOpus:
+			n = rescale(int64(opusPacketSamples(pkt.Data())), rational{1, 48000}, w.sampleTB())
+		case cp.FrameSize() > 0:
+			n = int64(cp.FrameSize())
+		default:
 			n = rescale(pkt.Duration(), rat(tb), w.sampleTB())
 		}
 		return pos, n
@@ -163,7 +185,7 @@ func (p *pipeline) copyExact() (*Result, error) {
 
 	// Packets before the window are held (the last few) until the one that
 	// holds the window's first sample says how many of them to copy.
-	const keep = 8
+	const keep = 32 // Opus: 300 ms of 10 ms packets
 	var held []copiedPacket
 	defer func() {
 		for _, h := range held {
@@ -284,7 +306,21 @@ func (p *pipeline) pkt() *astiav.Packet {
 // packets before it the decoder needs to settle, where there are some.
 func (p *pipeline) copyFrom(held []copiedPacket, w window) (int, error) {
 	k := len(held) - 1
-	if p.spec.trim != trimLAME {
+	switch p.spec.trim {
+	case trimOgg:
+		// Opus's decoder needs its seek pre-roll (80 ms) to be usable and
+		// the transcoder's 300 ms to agree with the continuous decode to
+		// float precision.
+		pre := max(int64(seekPrerollOf(p.st.CodecParameters())), samplesOf(preroll, w.rate))
+		from := k
+		for from > 0 && held[from].pos > w.start-pre {
+			from--
+		}
+		if skip := w.start - held[from].pos; skip > maxPreSkip {
+			return 0, fmt.Errorf("%w: the cut needs %d samples skipped, more than Ogg Opus's pre-skip holds (%d)", errNotExact, skip, maxPreSkip)
+		}
+		return from, nil
+	case trimEditList:
 		// AAC's overlap and transform windows: two frames before are
 		// plenty; the edit list skips any number of samples.
 		return max(k-2, 0), nil
@@ -313,6 +349,29 @@ func (p *pipeline) copyFrom(held []copiedPacket, w window) (int, error) {
 
 // openCopy opens the muxer for an exact copy that skips skip samples.
 func (p *pipeline) openCopy(skip int64, w window) error {
+	if p.spec.trim == trimOgg {
+		cp := p.st.CodecParameters()
+		return p.openOutput(nil, func(ost *astiav.Stream) error {
+			ocp := ost.CodecParameters()
+			if err := cp.Copy(ocp); err != nil {
+				return fmt.Errorf("open output: %w", err)
+			}
+			ocp.SetCodecTag(0)
+			ost.SetTimeBase(astiav.NewRational(1, w.rate))
+			// The pre-skip, in the OpusHead the muxer writes as it is and
+			// in the initial padding its granule positions count.
+			head := cp.ExtraData()
+			if len(head) < 19 || string(head[:8]) != "OpusHead" {
+				return fmt.Errorf("%w: the source's Opus header is missing", errNotExact)
+			}
+			binary.LittleEndian.PutUint16(head[10:], uint16(skip))
+			if err := ocp.SetExtraData(head); err != nil {
+				return fmt.Errorf("open output: %w", err)
+			}
+			setInitialPadding(ocp, int(skip))
+			return nil
+		})
+	}
 	var muxOpts map[string]string
 	if p.spec.trim == trimLAME {
 		// No LAME tag for a copy that trims nothing, whose source did not
@@ -337,8 +396,9 @@ func (p *pipeline) writeCopied(c copiedPacket, w window, skip, end int64, first 
 	pkt.SetPts(ts)
 	pkt.SetDts(ts)
 	pkt.SetDuration(c.n)
-	if end >= 0 && p.spec.trim == trimEditList {
-		// The segment ends at the cut: the last sample's duration is cut.
+	if end >= 0 && (p.spec.trim == trimEditList || p.spec.trim == trimOgg) {
+		// The segment (m4a) or the last granule position (ogg) ends at
+		// the cut: the last packet's duration is cut.
 		pkt.SetDuration(max(end-c.pos, 1))
 	}
 	if p.spec.trim == trimLAME {

@@ -44,9 +44,9 @@ type encSpec struct {
 	layouts []astiav.ChannelLayout
 }
 
-// Channel layouts by codec. Vorbis and FLAC fix the channel order for each
-// count (ff_vorbis_ch_layouts, flac_channel_layouts: what their decoders
-// report); AAC takes its channel configurations and the layouts it can
+// Channel layouts by codec. Vorbis (and Opus, whose mapping family 1 is
+// Vorbis's) and FLAC fix the channel order for each count
+// (ff_vorbis_ch_layouts, flac_channel_layouts: what their decoders report); AAC takes its channel configurations and the layouts it can
 // describe with a PCE (aacenc.c).
 var (
 	vorbisLayouts = []astiav.ChannelLayout{astiav.ChannelLayoutMono, astiav.ChannelLayoutStereo,
@@ -100,6 +100,10 @@ var specs = map[Format]encSpec{
 		rates: []int{48000, 44100, 32000}, maxRate: 48000, maxChannels: 6,
 		bitrate:   func(ch int) int64 { return []int64{0, 96000, 192000, 256000, 320000, 384000, 448000}[ch] },
 		roundTrip: encoderPriming},
+	// Opus decoders play at 48 kHz whatever rate it was encoded at.
+	OPUS: {muxer: "opus", encoder: "libopus", codec: astiav.CodecIDOpus,
+		rates: []int{48000}, maxRate: 48000, maxChannels: 8,
+		signalsDelay: true, layouts: vorbisLayouts, trim: trimOgg},
 	AMR: {muxer: "amr", encoder: "libopencore_amrnb", codec: astiav.CodecIDAmrNb,
 		rates: []int{8000}, maxRate: 8000, maxChannels: 1,
 		bitrate: func(int) int64 { return 12200 },

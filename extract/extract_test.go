@@ -58,7 +58,7 @@ func TestSurroundIntoEveryFormat(t *testing.T) {
 	src := testmedia.Video(t, testmedia.Spec{Container: "mkv", Seconds: 2, Channels: 6})
 	want := map[extract.Format]int{
 		extract.MP3: 2, extract.WAV: 6, extract.AAC: 6, extract.OGG: 6, extract.FLAC: 6,
-		extract.WMA: 2, extract.AC3: 6, extract.AMR: 1, extract.M4A: 6,
+		extract.WMA: 2, extract.AC3: 6, extract.AMR: 1, extract.M4A: 6, extract.OPUS: 6,
 	}
 	for f, ch := range want {
 		t.Run(f.String(), func(t *testing.T) {

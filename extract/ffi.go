@@ -24,6 +24,7 @@ package extract
 //static int audex_initial_padding_par(AVCodecParameters *p) { return p->initial_padding; }
 //static int audex_trailing_padding_par(AVCodecParameters *p) { return p->trailing_padding; }
 //static int audex_seek_preroll_par(AVCodecParameters *p) { return p->seek_preroll; }
+//static void audex_set_initial_padding_par(AVCodecParameters *p, int n) { p->initial_padding = n; }
 //static int audex_set_pkt_timebase(AVCodecContext *c, int num, int den) {
 //	c->pkt_timebase = (AVRational){num, den};
 //	return 0;
@@ -80,6 +81,12 @@ func codecParPtr(cp *astiav.CodecParameters) *C.AVCodecParameters {
 // not played (Opus's pre-skip, Matroska's CodecDelay, at the codec's rate).
 func initialPaddingOf(cp *astiav.CodecParameters) int {
 	return int(C.audex_initial_padding_par(codecParPtr(cp)))
+}
+
+// setInitialPadding sets the samples a stream's decoding starts with that
+// are not played (what the ogg muxer counts in Opus's granule positions).
+func setInitialPadding(cp *astiav.CodecParameters, n int) {
+	C.audex_set_initial_padding_par(codecParPtr(cp), C.int(n))
 }
 
 // seekPrerollOf is how many samples a decoder needs before the first one

@@ -21,9 +21,10 @@ const (
 	AC3  Format = "ac3"  // Dolby Digital (raw AC-3)
 	AMR  Format = "amr"  // AMR-NB, 8 kHz mono
 	M4A  Format = "m4a"  // AAC-LC in MP4 with an edit list for encoder delay
+	OPUS Format = "opus" // Opus in Ogg (RFC 7845), pre-skip and end granule signalled
 )
 
-var formats = []Format{MP3, WAV, AAC, OGG, FLAC, WMA, AC3, AMR, M4A}
+var formats = []Format{MP3, WAV, AAC, OGG, FLAC, WMA, AC3, AMR, M4A, OPUS}
 
 // Formats lists every output format, in a stable order.
 func Formats() []Format { return append([]Format(nil), formats...) }
@@ -84,6 +85,8 @@ func (f Format) MIMEType() string {
 		return "audio/amr"
 	case M4A:
 		return "audio/mp4"
+	case OPUS:
+		return "audio/opus"
 	}
 	return "application/octet-stream"
 }

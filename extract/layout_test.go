@@ -78,7 +78,7 @@ func TestEveryChannelLayout(t *testing.T) {
 	t.Parallel()
 	maxCh := map[extract.Format]int{
 		extract.MP3: 2, extract.WAV: 8, extract.AAC: 8, extract.OGG: 8, extract.FLAC: 8,
-		extract.WMA: 2, extract.AC3: 6, extract.AMR: 1, extract.M4A: 8,
+		extract.WMA: 2, extract.AC3: 6, extract.AMR: 1, extract.M4A: 8, extract.OPUS: 8,
 	}
 	type layoutCase struct {
 		name, src string

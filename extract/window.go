@@ -127,6 +127,14 @@ func (w window) ticks(pos int64) int64 {
 // from the grid than rounding to the time base explains (a gap, a frame of
 // another size).
 func (w window) snapped(ts, first int64, frame, inRate int) (pos int64, ok bool) {
+	return w.snappedFrom(ts, first, w.pos(first), frame, inRate)
+}
+
+// snappedFrom is snapped with the grid's anchor given as the rounded
+// timestamp first of a packet whose exact position is firstPos (an Opus
+// stream's first packet, which Matroska dates by its pre-skip rounded to
+// the millisecond).
+func (w window) snappedFrom(ts, first, firstPos int64, frame, inRate int) (pos int64, ok bool) {
 	tick, bound, grid := w.grid(frame, inRate)
 	if !grid {
 		return 0, false
@@ -136,7 +144,7 @@ func (w window) snapped(ts, first int64, frame, inRate int) (pos int64, ok bool)
 	if math.Abs(d-k*float64(frame)) > bound {
 		return 0, false
 	}
-	return w.pos(first) + rescale(int64(k)*int64(frame), rational{1, int64(inRate)}, w.sampleTB()), true
+	return firstPos + rescale(int64(k)*int64(frame), rational{1, int64(inRate)}, w.sampleTB()), true
 }
 
 // grid says how a stream's timestamps, at inRate with frames of frame

@@ -62,12 +62,12 @@ var (
 	ffmpegEncoder = map[extract.Format]string{
 		extract.MP3: "libmp3lame", extract.WAV: "pcm_s16le", extract.AAC: "aac", extract.M4A: "aac",
 		extract.OGG: "libvorbis", extract.FLAC: "flac", extract.WMA: "wmav2", extract.AC3: "ac3",
-		extract.AMR: "libopencore_amrnb",
+		extract.AMR: "libopencore_amrnb", extract.OPUS: "libopus",
 	}
 	ffmpegMuxer = map[extract.Format]string{
 		extract.MP3: "mp3", extract.WAV: "wav", extract.AAC: "adts", extract.M4A: "ipod",
 		extract.OGG: "ogg", extract.FLAC: "flac", extract.WMA: "asf", extract.AC3: "ac3",
-		extract.AMR: "amr",
+		extract.AMR: "amr", extract.OPUS: "opus",
 	}
 )
 
@@ -80,6 +80,7 @@ func copyFormat(ctx context.Context, path string) (extract.Format, bool) {
 	f, ok := map[string]extract.Format{
 		"aac": extract.M4A, "mp3": extract.MP3, "flac": extract.FLAC, "vorbis": extract.OGG,
 		"ac3": extract.AC3, "wmav2": extract.WMA, "pcm_s16le": extract.WAV, "amr_nb": extract.AMR,
+		"opus": extract.OPUS,
 	}[info.AudioTracks[info.BestTrack-1].Codec]
 	return f, ok
 }

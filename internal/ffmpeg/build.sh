@@ -52,7 +52,7 @@ join() { local IFS=,; echo "$*"; }
 #          No video decoder or encoder, no filter, no device, no program: audex
 #          whitelists audio decoders only, so anything more would be attack
 #          surface and size. The codec libraries it uses (LAME, Vorbis, Ogg,
-#          opencore-amrnb, zlib) are linked statically too: the .pc files name
+#          opencore-amrnb, Opus, zlib) are linked statically too: the .pc files name
 #          their Debian .a archives, so a binary depends on the C runtime only.
 #   tools  the test and benchmark tooling: the ffmpeg and ffprobe programs that
 #          make fixtures (lavfi sources, H.264/VP8/MPEG-4 video, every muxer)
@@ -72,13 +72,13 @@ PARSERS=(aac aac_latm ac3 mpegaudio opus vorbis flac amr dca mlp
 
 case "$PROFILE" in
 lib)
-  ENCODERS=(libmp3lame pcm_s16le aac libvorbis flac wmav2 ac3 libopencore_amrnb)
-  MUXERS=(mp3 wav adts ogg oga flac asf ac3 amr ipod)
+  ENCODERS=(libmp3lame pcm_s16le aac libvorbis flac wmav2 ac3 libopencore_amrnb libopus)
+  MUXERS=(mp3 wav adts ogg oga opus flac asf ac3 amr ipod)
   CONFIGURE_FLAGS=(
     --enable-static --disable-shared --enable-pic
     --disable-autodetect --disable-everything --disable-doc --disable-debug
     --disable-network --disable-postproc --enable-version3 --disable-programs
-    --enable-zlib --enable-libmp3lame --enable-libvorbis --enable-libopencore-amrnb
+    --enable-zlib --enable-libmp3lame --enable-libvorbis --enable-libopencore-amrnb --enable-libopus
     --enable-protocol=file,pipe
     --enable-demuxer="$(join "${DEMUXERS[@]}")"
     --enable-decoder="$(join "${AUDIO_DECODERS[@]}")"

@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Installs the second decoders the extract tests check copies with, where
-# Debian has one: mpg123 (MP3, honours the LAME tag's gapless fields). A
-# no-op when they are there. Run as root (CI and developer machines are),
+# Debian has one: mpg123 (MP3, honours the LAME tag's gapless fields) and
+# opusdec (Ogg Opus, honours pre-skip and the end granule). A no-op when
+# they are there. Run as root (CI and developer machines are),
 # or with sudo available.
 set -euo pipefail
 
 pkgs=()
 command -v mpg123 >/dev/null 2>&1 || pkgs+=(mpg123)
+command -v opusdec >/dev/null 2>&1 || pkgs+=(opus-tools)
 [ ${#pkgs[@]} -eq 0 ] && exit 0
 
 if ! command -v apt-get >/dev/null 2>&1; then

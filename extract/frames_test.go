@@ -82,3 +82,22 @@ func TestMP3Needs(t *testing.T) {
 		}
 	}
 }
+
+func TestOpusPacketSamples(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		name   string
+		packet []byte
+		want   int
+	}{
+		{"CELT 20 ms, one frame (libopus's default)", []byte{31 << 3}, 960},
+		{"CELT 2.5 ms, two frames", []byte{16<<3 | 1}, 240},
+		{"SILK 60 ms, two frames of different sizes", []byte{3<<3 | 2}, 5760},
+		{"hybrid 10 ms, three frames (code 3)", []byte{12<<3 | 3, 3}, 1440},
+		{"CELT 5 ms, code 3 with padding flags", []byte{17<<3 | 3, 0xC0 | 4}, 960},
+		{"code 3 cut short", []byte{31<<3 | 3}, 0},
+		{"empty", nil, 0},
+	} {
+		assert.Equal(t, c.want, opusPacketSamples(c.packet), c.name)
+	}
+}

@@ -1,8 +1,10 @@
 package extract
 
-// MPEG audio Layer III frames keep part of their data in earlier frames
-// (the bit reservoir): an exact copy from frame k must carry every earlier
-// frame that data lies in. Pure Go, table-tested in mp3frame_test.go.
+// What an exact copy reads in codec packets, in pure Go (table-tested in
+// frames_test.go). MPEG audio Layer III frames keep part of their data in
+// earlier frames (the bit reservoir): a copy from frame k must carry every
+// earlier frame that data lies in. An Opus packet's length in samples is in
+// its first byte.
 
 // mp3Reservoir reads a Layer III frame: how many bytes before its own main
 // data its main data begins (main_data_begin: the reservoir it draws on)
@@ -58,4 +60,33 @@ func mp3Needs(frames [][]byte, k int) (first int, ok bool) {
 		}
 	}
 	return first, true
+}
+
+// opusPacketSamples is how many samples (at 48 kHz) an Opus packet decodes
+// to, from its TOC byte (RFC 6716, 3.1): the frame size its configuration
+// names times its frame count; 0 for what is not a packet.
+func opusPacketSamples(p []byte) int {
+	if len(p) < 1 {
+		return 0
+	}
+	config := p[0] >> 3
+	var frame int
+	switch {
+	case config < 12: // SILK: 10, 20, 40, 60 ms
+		frame = [4]int{480, 960, 1920, 2880}[config&3]
+	case config < 16: // hybrid: 10, 20 ms
+		frame = [2]int{480, 960}[config&1]
+	default: // CELT: 2.5, 5, 10, 20 ms
+		frame = [4]int{120, 240, 480, 960}[config&3]
+	}
+	switch p[0] & 3 {
+	case 0:
+		return frame
+	case 1, 2:
+		return 2 * frame
+	}
+	if len(p) < 2 {
+		return 0
+	}
+	return int(p[1]&0x3F) * frame
 }
