@@ -326,20 +326,26 @@ type pipeline struct {
 	spec     encSpec
 	wr       *writer
 	seekable bool
-	closers  []func()
+	closers
 
 	ofc *astiav.FormatContext
 	ost *astiav.Stream
 }
 
-func (p *pipeline) close() {
-	for i := len(p.closers) - 1; i >= 0; i-- {
-		p.closers[i]()
-	}
-	p.closers = nil
-}
+// closers frees C objects and undoes registrations in the reverse order of
+// their acquisition; each owner of FFmpeg objects (an input, a pipeline, a
+// peaker) keeps one and closes it on every path.
+type closers []func()
 
-func (p *pipeline) defer_(f func()) { p.closers = append(p.closers, f) }
+// defer_ adds f to run at close.
+func (c *closers) defer_(f func()) { *c = append(*c, f) }
+
+func (c *closers) close() {
+	for i := len(*c) - 1; i >= 0; i-- {
+		(*c)[i]()
+	}
+	*c = nil
+}
 
 // ffmpegLimits are the errors by which FFmpeg says it lacks something (a
 // feature not implemented, a codec or muxer left out of the build) rather
@@ -436,13 +442,6 @@ func (p *pipeline) finishOutput() error {
 	p.ofc.Pb().Flush()
 	if p.wr.err != nil {
 		return p.outErr("flush output", p.wr.err)
-	}
-	return nil
-}
-
-func (p *pipeline) canceled() error {
-	if err := p.ctx.Err(); err != nil {
-		return fmt.Errorf("%w: %w", ErrCanceled, err)
 	}
 	return nil
 }

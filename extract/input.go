@@ -44,11 +44,11 @@ var allowedDecoders = "aac,aac_fixed,aac_latm,mp1,mp1float,mp2,mp2float,mp3,mp3f
 // input is an opened demuxer over a Go reader. close releases everything, in
 // reverse order of acquisition.
 type input struct {
-	fc      *astiav.FormatContext
-	rd      *reader
-	t0      int64 // zero of the presentation timeline, AV_TIME_BASE units
-	log     *sink // the demuxer's log lines
-	closers []func()
+	fc  *astiav.FormatContext
+	rd  *reader
+	t0  int64 // zero of the presentation timeline, AV_TIME_BASE units
+	log *sink // the demuxer's log lines
+	closers
 	// ahead holds the audio packets findStart read, which readFrame hands
 	// out again before reading on: the demuxer is never rewound, since a
 	// seek back to the start lands after an MP4's priming packet (its
@@ -122,13 +122,6 @@ func (in *input) dropAhead() {
 	in.ahead = nil
 }
 
-func (in *input) close() {
-	for i := len(in.closers) - 1; i >= 0; i-- {
-		in.closers[i]()
-	}
-	in.closers = nil
-}
-
 // source is what the caller handed us: a path or a reader.
 type source struct {
 	path string
@@ -154,7 +147,7 @@ func openInput(ctx context.Context, src source, lim Limits, lg *slog.Logger) (_ 
 		if err != nil {
 			return nil, fmt.Errorf("open input: %w", err)
 		}
-		in.closers = append(in.closers, func() { f.Close() })
+		in.defer_(func() { f.Close() })
 		rs = f
 	case src.r != nil:
 		if s, ok := src.r.(io.ReadSeeker); ok && seekable(s) {
@@ -164,7 +157,7 @@ func openInput(ctx context.Context, src source, lim Limits, lg *slog.Logger) (_ 
 			if err != nil {
 				return nil, err
 			}
-			in.closers = append(in.closers, func() { sp.Close() })
+			in.defer_(func() { sp.Close() })
 			rs = sp
 		}
 	default:
@@ -185,7 +178,7 @@ func openInput(ctx context.Context, src source, lim Limits, lg *slog.Logger) (_ 
 	if fc == nil {
 		return nil, errors.New("open input: allocating format context failed")
 	}
-	in.closers = append(in.closers, fc.Free)
+	in.defer_(fc.Free)
 	url, protocols := "", "none"
 	if src.path != "" {
 		// A file is read by FFmpeg's own file protocol. Through Go callbacks
@@ -200,20 +193,20 @@ func openInput(ctx context.Context, src source, lim Limits, lg *slog.Logger) (_ 
 		if err != nil {
 			return nil, fmt.Errorf("open input: %w", err)
 		}
-		in.closers = append(in.closers, ioc.Free)
+		in.defer_(ioc.Free)
 		fc.SetPb(ioc)
 		// Flag the context as using custom IO so FFmpeg never closes our pb.
 		fc.SetFlags(fc.Flags().Add(astiav.FormatContextFlagCustomIo))
 	}
 
 	ii := astiav.NewIOInterrupter()
-	in.closers = append(in.closers, ii.Free)
+	in.defer_(ii.Free)
 	fc.SetIOInterrupter(ii)
 	stop := context.AfterFunc(ctx, ii.Interrupt)
-	in.closers = append(in.closers, func() { stop() })
+	in.defer_(func() { stop() })
 	sk, detach := attach(lg, formatContextPtr(fc))
 	in.log = sk
-	in.closers = append(in.closers, detach)
+	in.defer_(detach)
 
 	d := astiav.NewDictionary()
 	defer d.Free()
@@ -238,7 +231,7 @@ func openInput(ctx context.Context, src source, lim Limits, lg *slog.Logger) (_ 
 		}
 		return nil, in.wrapErr("open input", err, ErrInvalidInput)
 	}
-	in.closers = append(in.closers, fc.CloseInput)
+	in.defer_(fc.CloseInput)
 	in.fc = fc
 	// No demuxer may open anything else from here on.
 	if err := shutProtocols(fc); err != nil {
@@ -330,7 +323,7 @@ func (in *input) findStart(maxHeld int64) error {
 		return errors.New("allocating packet failed")
 	}
 	defer pkt.Free()
-	in.closers = append(in.closers, in.dropAhead)
+	in.defer_(in.dropAhead)
 	// A B-frame stream's earliest timestamp is among its first few packets.
 	const perStream, budget = 8, 500
 	done := 0

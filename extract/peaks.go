@@ -259,10 +259,10 @@ type peaker struct {
 	lim Limits
 	log *slog.Logger
 
-	dec     *astiav.CodecContext
-	pkt     *astiav.Packet
-	frame   *astiav.Frame
-	closers []func()
+	dec   *astiav.CodecContext
+	pkt   *astiav.Packet
+	frame *astiav.Frame
+	closers
 
 	from, col, win float64 // first column's start, column width, window width
 	lo, hi         []float32
@@ -276,47 +276,22 @@ type peaker struct {
 	cut       bool // the work bound stopped decoding early
 }
 
-func (w *peaker) close() {
-	for i := len(w.closers) - 1; i >= 0; i-- {
-		w.closers[i]()
-	}
-	w.closers = nil
-}
-
 // openDecoder opens the track's decoder (the same setup as an
 // extraction's) and the packet and frame it reads into.
-func (w *peaker) openDecoder() error {
-	cp := w.st.CodecParameters()
-	codec := astiav.FindDecoder(cp.CodecID())
-	if codec == nil {
-		return fmt.Errorf("%w: no decoder for %s", ErrUnsupportedInput, cp.CodecID())
+func (w *peaker) openDecoder() (err error) {
+	if w.dec, _, err = openDecoder(w.st, w.lim.DecoderThreads, w.log, &w.closers); err != nil {
+		return err
 	}
-	dec := astiav.AllocCodecContext(codec)
-	if dec == nil {
-		return errors.New("open decoder: allocating codec context failed")
-	}
-	w.closers = append(w.closers, dec.Free)
-	if err := cp.ToCodecContext(dec); err != nil {
-		return fmt.Errorf("open decoder: %w", err)
-	}
-	dec.SetThreadCount(w.lim.DecoderThreads)
-	setPktTimebase(dec, w.st.TimeBase())
-	_, detach := attach(w.log, dec.UnsafePointer())
-	w.closers = append(w.closers, detach)
-	if err := dec.Open(codec, nil); err != nil {
-		return fmt.Errorf("open decoder %s: %w: %w", codec.Name(), ErrInvalidInput, err)
-	}
-	w.dec = dec
 	w.pkt = astiav.AllocPacket()
 	if w.pkt == nil {
 		return errors.New("allocating packet failed")
 	}
-	w.closers = append(w.closers, w.pkt.Free)
+	w.defer_(w.pkt.Free)
 	w.frame = astiav.AllocFrame()
 	if w.frame == nil {
 		return errors.New("allocating frame failed")
 	}
-	w.closers = append(w.closers, w.frame.Free)
+	w.defer_(w.frame.Free)
 	return nil
 }
 

@@ -3,6 +3,7 @@ package extract
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"strconv"
 	"time"
 
@@ -89,30 +90,37 @@ func (p *pipeline) transcode() (*Result, error) {
 	return t.result()
 }
 
-func (t *transcoder) openDecoder() error {
-	cp := t.st.CodecParameters()
+func (t *transcoder) openDecoder() (err error) {
+	t.dec, t.decLog, err = openDecoder(t.st, t.o.Limits.DecoderThreads, t.o.Logger, &t.closers)
+	return err
+}
+
+// openDecoder opens st's decoder as every reader of a track does: the
+// stream's parameters, at most threads threads, the packet time base, and
+// FFmpeg's lines about it routed to lg (the returned sink keeps the last
+// error). What it allocates is freed by cl.
+func openDecoder(st *astiav.Stream, threads int, lg *slog.Logger, cl *closers) (*astiav.CodecContext, *sink, error) {
+	cp := st.CodecParameters()
 	codec := astiav.FindDecoder(cp.CodecID())
 	if codec == nil {
-		return fmt.Errorf("%w: no decoder for %s", ErrUnsupportedInput, cp.CodecID())
+		return nil, nil, fmt.Errorf("%w: no decoder for %s", ErrUnsupportedInput, cp.CodecID())
 	}
 	dec := astiav.AllocCodecContext(codec)
 	if dec == nil {
-		return errors.New("open decoder: allocating codec context failed")
+		return nil, nil, errors.New("open decoder: allocating codec context failed")
 	}
-	t.defer_(dec.Free)
+	cl.defer_(dec.Free)
 	if err := cp.ToCodecContext(dec); err != nil {
-		return fmt.Errorf("open decoder: %w", err)
+		return nil, nil, fmt.Errorf("open decoder: %w", err)
 	}
-	dec.SetThreadCount(t.o.Limits.DecoderThreads)
-	setPktTimebase(dec, t.st.TimeBase())
-	var detach func()
-	t.decLog, detach = attach(t.o.Logger, dec.UnsafePointer())
-	t.defer_(detach)
+	dec.SetThreadCount(threads)
+	setPktTimebase(dec, st.TimeBase())
+	log, detach := attach(lg, dec.UnsafePointer())
+	cl.defer_(detach)
 	if err := dec.Open(codec, nil); err != nil {
-		return fmt.Errorf("open decoder %s: %w: %w%s", codec.Name(), classOf(err, ErrInvalidInput), err, said(t.decLog))
+		return nil, nil, fmt.Errorf("open decoder %s: %w: %w%s", codec.Name(), classOf(err, ErrInvalidInput), err, said(log))
 	}
-	t.dec = dec
-	return nil
+	return dec, log, nil
 }
 
 func (t *transcoder) openEncoder() error {
