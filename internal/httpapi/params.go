@@ -115,13 +115,11 @@ func (e *ParamsError) add(field, format string, args ...any) {
 	e.Fields = append(e.Fields, FieldError{Field: field, Message: fmt.Sprintf(format, args...)})
 }
 
-// ParseJobParams validates the option fields of a submit request. Fields it
-// does not know are ignored, as the hosted API does; a field given twice, or
-// given empty, is an error. Every bad field is reported, not only the first.
-func ParseJobParams(v url.Values) (JobParams, error) {
-	p := JobParams{Duration: DefaultDuration, Format: extract.MP3, Copy: extract.CopyAuto}
-	perr := &ParamsError{}
-	get := func(name string) (string, bool) {
+// fieldReader returns a reader of v's single-valued fields: the trimmed
+// value and true, or false for a field absent, given twice, empty or over
+// maxValueLen (recorded in perr, but for the absent one).
+func fieldReader(v url.Values, perr *ParamsError) func(name string) (string, bool) {
+	return func(name string) (string, bool) {
 		vals, ok := v[name]
 		if !ok {
 			return "", false
@@ -141,6 +139,34 @@ func ParseJobParams(v url.Values) (JobParams, error) {
 		}
 		return s, true
 	}
+}
+
+// parseTrack reads the track and language fields (0 and "" when absent).
+func parseTrack(get func(string) (string, bool), perr *ParamsError) (track int, language string) {
+	if s, ok := get(fieldTrack); ok {
+		n, err := parseInt(s, 1, maxTrack)
+		if err != nil {
+			perr.add(fieldTrack, "%v", err)
+		}
+		track = n
+	}
+	if s, ok := get(fieldLanguage); ok {
+		if !isLanguage(s) {
+			perr.add(fieldLanguage, "want an ISO 639 code of 2 or 3 letters")
+		} else {
+			language = strings.ToLower(s)
+		}
+	}
+	return track, language
+}
+
+// ParseJobParams validates the option fields of a submit request. Fields it
+// does not know are ignored, as the hosted API does; a field given twice, or
+// given empty, is an error. Every bad field is reported, not only the first.
+func ParseJobParams(v url.Values) (JobParams, error) {
+	p := JobParams{Duration: DefaultDuration, Format: extract.MP3, Copy: extract.CopyAuto}
+	perr := &ParamsError{}
+	get := fieldReader(v, perr)
 
 	if s, ok := get(fieldFullAudio); ok {
 		b, err := parseBool(s)
@@ -194,20 +220,7 @@ func ParseJobParams(v url.Values) (JobParams, error) {
 			p.Format = f
 		}
 	}
-	if s, ok := get(fieldTrack); ok {
-		n, err := parseInt(s, 1, maxTrack)
-		if err != nil {
-			perr.add(fieldTrack, "%v", err)
-		}
-		p.Track = n
-	}
-	if s, ok := get(fieldLanguage); ok {
-		if !isLanguage(s) {
-			perr.add(fieldLanguage, "want an ISO 639 code of 2 or 3 letters")
-		} else {
-			p.Language = strings.ToLower(s)
-		}
-	}
+	p.Track, p.Language = parseTrack(get, perr)
 	if s, ok := get(fieldSampleRate); ok {
 		n, err := parseInt(s, sampleRates[0], sampleRates[len(sampleRates)-1])
 		switch {

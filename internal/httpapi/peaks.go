@@ -7,7 +7,6 @@ import (
 	"math"
 	"net/http"
 	"net/url"
-	"strings"
 	"time"
 
 	"github.com/audex/audex/extract"
@@ -47,23 +46,7 @@ type peaksParams struct {
 func parsePeaksParams(v url.Values, def int, withTrack bool) (peaksParams, error) {
 	p := peaksParams{n: def}
 	perr := &ParamsError{}
-	get := func(name string) (string, bool) {
-		vals, ok := v[name]
-		switch {
-		case !ok:
-			return "", false
-		case len(vals) != 1:
-			perr.add(name, "given %d times", len(vals))
-			return "", false
-		case len(vals[0]) > maxValueLen:
-			perr.add(name, "longer than %d bytes", maxValueLen)
-			return "", false
-		case strings.TrimSpace(vals[0]) == "":
-			perr.add(name, "empty value")
-			return "", false
-		}
-		return strings.TrimSpace(vals[0]), true
-	}
+	get := fieldReader(v, perr)
 	if s, ok := get(fieldPeaks); ok {
 		n, err := parseInt(s, 1, MaxPeaks)
 		if err != nil {
@@ -97,20 +80,7 @@ func parsePeaksParams(v url.Values, def int, withTrack bool) (peaksParams, error
 		perr.add(fieldPeaks, "missing: %s and %s go with %s", fieldPeaksFrom, fieldPeaksTo, fieldPeaks)
 	}
 	if withTrack {
-		if s, ok := get(fieldTrack); ok {
-			n, err := parseInt(s, 1, maxTrack)
-			if err != nil {
-				perr.add(fieldTrack, "%v", err)
-			}
-			p.track = n
-		}
-		if s, ok := get(fieldLanguage); ok {
-			if !isLanguage(s) {
-				perr.add(fieldLanguage, "want an ISO 639 code of 2 or 3 letters")
-			} else {
-				p.language = strings.ToLower(s)
-			}
-		}
+		p.track, p.language = parseTrack(get, perr)
 	}
 	if len(perr.Fields) > 0 {
 		return peaksParams{}, perr
