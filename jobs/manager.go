@@ -269,11 +269,22 @@ func (m *Manager) checkOpen() error {
 }
 
 // enqueue durably records a new job whose input (if any) is in place.
-func (m *Manager) enqueue(id string, req Request, n int64) (Job, error) {
+// The submission's place p is handed to the job in the same step, so no
+// reservation made meanwhile sees the job counted both as queued and as
+// still arriving.
+func (m *Manager) enqueue(id string, req Request, n int64, p *place) (Job, error) {
 	req.MoveInput = false // how the input was taken, not part of the job
 	now := m.cfg.Now()
 	r := &record{ID: id, CreatedAt: now, Request: req, InputBytes: n, HaveInput: req.URL == ""}
-	err := m.use(func() error { return storeErr(m.store.enqueue(r, m.cfg.QueueSize)) })
+	err := m.use(func() error {
+		m.resMu.Lock()
+		defer m.resMu.Unlock()
+		if err := m.store.enqueue(r, m.cfg.QueueSize); err != nil {
+			return storeErr(err)
+		}
+		m.give(p)
+		return nil
+	})
 	if err != nil {
 		return Job{}, err
 	}
@@ -309,14 +320,14 @@ func (m *Manager) enqueue(id string, req Request, n int64) (Job, error) {
 // move, before SubmitFile returned, the file may have been moved in
 // already; the next start removes it with the other orphans.)
 func (m *Manager) SubmitFile(ctx context.Context, path string, req Request) (Job, error) {
-	return m.submit(&req, false, func() (Job, error) { return m.submitFile(ctx, path, req) })
+	return m.submit(&req, false, func(p *place) (Job, error) { return m.submitFile(ctx, path, req, p) })
 }
 
 // SubmitReader spools r into the data directory as a job's input and
 // submits it. It returns once the job is durably queued; on error nothing
 // of it is kept. Reading stops when ctx is done.
 func (m *Manager) SubmitReader(ctx context.Context, r io.Reader, req Request) (Job, error) {
-	return m.submit(&req, false, func() (Job, error) { return m.submitReader(ctx, r, req) })
+	return m.submit(&req, false, func(p *place) (Job, error) { return m.submitReader(ctx, r, req, p) })
 }
 
 // SubmitURL submits a job whose input Config.Fetcher downloads. It returns
@@ -326,30 +337,31 @@ func (m *Manager) SubmitReader(ctx context.Context, r io.Reader, req Request) (J
 // uploaded one does (queued, then running). A download never holds one of
 // Config.Workers.
 func (m *Manager) SubmitURL(ctx context.Context, req Request) (Job, error) {
-	return m.submit(&req, true, func() (Job, error) { return m.enqueue(newID(), req, 0) })
+	return m.submit(&req, true, func(p *place) (Job, error) { return m.enqueue(newID(), req, 0, p) })
 }
 
 // submit admits req, holds a place in the queue while fn stores the job, and
 // gives the place back: the stored job now counts among the queued.
-func (m *Manager) submit(req *Request, isURL bool, fn func() (Job, error)) (Job, error) {
+func (m *Manager) submit(req *Request, isURL bool, fn func(*place) (Job, error)) (Job, error) {
 	if err := m.admit(req, isURL); err != nil {
 		return Job{}, err
 	}
-	if err := m.reserve(0); err != nil {
+	p, err := m.reserve(0)
+	if err != nil {
 		return Job{}, err
 	}
-	defer m.unreserve(0)
-	return fn()
+	defer m.unreserve(p)
+	return fn(p)
 }
 
-func (m *Manager) submitFile(ctx context.Context, path string, req Request) (Job, error) {
+func (m *Manager) submitFile(ctx context.Context, path string, req Request, p *place) (Job, error) {
 	id := newID()
 	stage := m.tmpPath(id, tmpStaged)
 	in, err := adopt(ctx, path, stage, m.tmpPath(id, tmpInCopied), req.MoveInput, m.link)
 	if err != nil {
 		return Job{}, err
 	}
-	job, err := m.enqueueWith(ctx, id, req, in.size, stage)
+	job, err := m.enqueueWith(ctx, id, req, in.size, stage, p)
 	if err != nil {
 		in.undo()
 		return Job{}, err
@@ -359,7 +371,7 @@ func (m *Manager) submitFile(ctx context.Context, path string, req Request) (Job
 	return job, nil
 }
 
-func (m *Manager) submitReader(ctx context.Context, r io.Reader, req Request) (Job, error) {
+func (m *Manager) submitReader(ctx context.Context, r io.Reader, req Request, p *place) (Job, error) {
 	id := newID()
 	tmp := m.tmpPath(id, tmpUpload)
 	n, err := spool(ctx, tmp, r)
@@ -370,13 +382,13 @@ func (m *Manager) submitReader(ctx context.Context, r io.Reader, req Request) (J
 	if n == 0 {
 		return Job{}, fmt.Errorf("%w: empty input", ErrInvalidRequest)
 	}
-	return m.enqueueWith(ctx, id, req, n, tmp)
+	return m.enqueueWith(ctx, id, req, n, tmp, p)
 }
 
 // enqueueWith puts the input at path into the blobs and records the job.
 // On error neither is left: a job is acknowledged only once both its input
 // and its record are durable.
-func (m *Manager) enqueueWith(ctx context.Context, id string, req Request, n int64, path string) (Job, error) {
+func (m *Manager) enqueueWith(ctx context.Context, id string, req Request, n int64, path string, p *place) (Job, error) {
 	if err := m.blobs.Put(ctx, inputKey(id), path); err != nil {
 		m.deleteBlob(inputKey(id))
 		if ctx.Err() != nil {
@@ -384,7 +396,7 @@ func (m *Manager) enqueueWith(ctx context.Context, id string, req Request, n int
 		}
 		return Job{}, fmt.Errorf("%w: store input: %w", ErrUnavailable, err)
 	}
-	job, err := m.enqueue(id, req, n)
+	job, err := m.enqueue(id, req, n, p)
 	if err != nil {
 		m.deleteBlob(inputKey(id))
 		return Job{}, err

@@ -16,11 +16,21 @@ import (
 // than after it, and no input is stored that could not be queued. It is
 // used by one submission, or released.
 type Reservation struct {
-	m     *Manager
+	m    *Manager
+	p    *place
+	mu   sync.Mutex
+	held bool // Release has not run
+	used bool // a submission took it
+}
+
+// place is one place counted in the queue for a submission whose input is
+// still arriving, with the bytes it expects. It stops being counted once:
+// given back when the submission fails or is abandoned (unreserve), or
+// handed to the job in the step that records it (enqueue). given is guarded
+// by Manager.resMu.
+type place struct {
 	bytes int64
-	mu    sync.Mutex
-	held  bool // the place is still counted
-	used  bool // a submission took it
+	given bool
 }
 
 // Reserve takes a place in the queue for an input of about inputBytes (0
@@ -33,10 +43,11 @@ func (m *Manager) Reserve(inputBytes int64) (*Reservation, error) {
 		return nil, err
 	}
 	inputBytes = max(inputBytes, 0)
-	if err := m.reserve(inputBytes); err != nil {
+	p, err := m.reserve(inputBytes)
+	if err != nil {
 		return nil, err
 	}
-	return &Reservation{m: m, bytes: inputBytes, held: true}, nil
+	return &Reservation{m: m, p: p, held: true}, nil
 }
 
 // Release gives the place back. It is a no-op once the place was given
@@ -47,7 +58,7 @@ func (r *Reservation) Release() {
 	defer r.mu.Unlock()
 	if r.held {
 		r.held = false
-		r.m.unreserve(r.bytes)
+		r.m.unreserve(r.p)
 	}
 }
 
@@ -55,12 +66,12 @@ func (r *Reservation) Release() {
 // given back when it returns: to the queue on error, to the new job on
 // success.
 func (r *Reservation) SubmitFile(ctx context.Context, path string, req Request) (Job, error) {
-	return r.submit(&req, func() (Job, error) { return r.m.submitFile(ctx, path, req) })
+	return r.submit(&req, func() (Job, error) { return r.m.submitFile(ctx, path, req, r.p) })
 }
 
 // SubmitReader is Manager.SubmitReader in the reserved place.
 func (r *Reservation) SubmitReader(ctx context.Context, rd io.Reader, req Request) (Job, error) {
-	return r.submit(&req, func() (Job, error) { return r.m.submitReader(ctx, rd, req) })
+	return r.submit(&req, func() (Job, error) { return r.m.submitReader(ctx, rd, req, r.p) })
 }
 
 func (r *Reservation) submit(req *Request, fn func() (Job, error)) (Job, error) {
@@ -80,12 +91,12 @@ func (r *Reservation) submit(req *Request, fn func() (Job, error)) (Job, error) 
 
 // reserve counts one more place held, if queued jobs and held places leave
 // room in the queue and the input leaves Config.MinFreeBytes free on disk.
-// The count of queued jobs is read under the same lock that orders
-// unreserve after a job's commit, so a place is never counted free twice:
-// at worst a job just stored is counted both queued and reserved for a
-// moment. The store's own check when a job is stored stays the last word.
-func (m *Manager) reserve(inputBytes int64) error {
-	return m.use(func() error {
+// The count of queued jobs is read under resMu, under which enqueue also
+// records a job and hands it its place: a job is counted once, as held or
+// as queued, never both or neither. The store's own check when a job is
+// stored stays the last word.
+func (m *Manager) reserve(inputBytes int64) (*place, error) {
+	err := m.use(func() error {
 		m.resMu.Lock()
 		defer m.resMu.Unlock()
 		n, err := m.store.queued()
@@ -102,13 +113,26 @@ func (m *Manager) reserve(inputBytes int64) error {
 		m.reservedBytes += inputBytes
 		return nil
 	})
+	if err != nil {
+		return nil, err
+	}
+	return &place{bytes: inputBytes}, nil
 }
 
-func (m *Manager) unreserve(inputBytes int64) {
+// unreserve gives p back, unless that was done or it was handed to a job.
+func (m *Manager) unreserve(p *place) {
 	m.resMu.Lock()
-	m.reserved--
-	m.reservedBytes -= inputBytes
+	m.give(p)
 	m.resMu.Unlock()
+}
+
+// give stops counting p; resMu is held.
+func (m *Manager) give(p *place) {
+	if !p.given {
+		p.given = true
+		m.reserved--
+		m.reservedBytes -= p.bytes
+	}
 }
 
 // roomFor checks that n more bytes leave Config.MinFreeBytes free in the

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 
@@ -125,4 +126,64 @@ func TestFreeSpaceReserve(t *testing.T) {
 	r, err = off.m.Reserve(free + gib)
 	require.NoError(t, err, "no check when turned off")
 	r.Release()
+}
+
+// watchedEnqueue records whether the manager held reservations off
+// (resMu) while the store recorded a job.
+type watchedEnqueue struct {
+	store
+	m        *Manager
+	unlocked atomic.Int32 // enqueues that ran while a reservation could be made
+	calls    atomic.Int32
+}
+
+func (s *watchedEnqueue) enqueue(r *record, max int) error {
+	s.calls.Add(1)
+	if s.m.resMu.TryLock() {
+		s.unlocked.Add(1)
+		s.m.resMu.Unlock()
+	}
+	return s.store.enqueue(r, max)
+}
+
+// A job is counted once: recording it and handing it its place in the queue
+// is one step that no reservation can see half done (it once could, and a
+// nearly full queue then refused an upload it had room for: 19 of 20
+// accepted under load). Every submission path goes through it.
+func TestPlaceHandedWithTheRecord(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	b := setup(t, func(c *Config) { c.Dir = dir; c.Workers = 1; c.QueueSize = 4 })
+	require.NoError(t, b.m.Close())
+	for _, d := range []string{inputsDir, resultsDir, tmpDir} {
+		require.NoError(t, os.MkdirAll(filepath.Join(dir, d), dirPerm))
+	}
+	bolt, err := openBolt(filepath.Join(dir, storeFile))
+	require.NoError(t, err)
+	st := &watchedEnqueue{store: bolt}
+	cfg, err := b.cfg.withDefaults()
+	require.NoError(t, err)
+	m, err := newManager(cfg, dir, st)
+	require.NoError(t, err)
+	st.m = m
+	b.m = m
+
+	ctx := context.Background()
+	_, err = m.SubmitReader(ctx, strings.NewReader("ok"), Request{})
+	require.NoError(t, err)
+	src := filepath.Join(t.TempDir(), "in.mp4")
+	require.NoError(t, os.WriteFile(src, []byte("ok"), 0o600))
+	_, err = m.SubmitFile(ctx, src, Request{})
+	require.NoError(t, err)
+	r, err := m.Reserve(2)
+	require.NoError(t, err)
+	_, err = r.SubmitReader(ctx, strings.NewReader("ok"), Request{})
+	require.NoError(t, err)
+	r.Release()
+
+	assert.Equal(t, int32(3), st.calls.Load())
+	assert.Zero(t, st.unlocked.Load(), "jobs recorded while reservations could be counted")
+	s, err := m.Stats()
+	require.NoError(t, err)
+	assert.Zero(t, s.Reserved, "every place handed over or given back once")
 }
