@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
 	"errors"
@@ -141,36 +140,8 @@ func TestBinaryServeSubmitStatusFetch(t *testing.T) {
 	src := testmedia.Video(t, testmedia.Spec{Container: "mp4", Seconds: 4})
 	dir := t.TempDir()
 
-	srv := exec.Command(audexBinary(t), "serve", "--addr", "127.0.0.1:0", "--data-dir", filepath.Join(dir, "data"), "--log-level", "info")
-	srv.Env = append(os.Environ(), "AUDEX_TOKEN=s3cret", "AUDEX_WORKERS=1")
-	logs, err := srv.StderrPipe()
-	require.NoError(t, err)
-	require.NoError(t, srv.Start())
-	stopped := false
-	t.Cleanup(func() {
-		if !stopped {
-			srv.Process.Kill()
-			srv.Wait()
-		}
-	})
-	// The server logs its address once it listens.
-	addr := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(logs)
-		for sc.Scan() {
-			var line struct{ Msg, Addr string }
-			if json.Unmarshal(sc.Bytes(), &line) == nil && line.Msg == "serving" {
-				addr <- line.Addr
-			}
-		}
-	}()
-	var server string
-	select {
-	case a := <-addr:
-		server = "http://" + a
-	case <-time.After(20 * time.Second):
-		t.Fatal("audex serve did not start")
-	}
+	srv := serve(t, filepath.Join(dir, "data"), "--workers", "1", "--log-level", "info")
+	server := srv.url
 	env := []string{"AUDEX_SERVER=" + server, "AUDEX_TOKEN=s3cret"}
 
 	r := audex(t, env, "submit", src, "--start", "1", "--duration", "1.5", "--format", "wav")
@@ -206,7 +177,5 @@ func TestBinaryServeSubmitStatusFetch(t *testing.T) {
 	assert.Contains(t, r.stderr, "HTTP 401")
 
 	// SIGTERM drains and exits 0.
-	require.NoError(t, srv.Process.Signal(syscall.SIGTERM))
-	require.NoError(t, srv.Wait())
-	stopped = true
+	srv.stop(t)
 }

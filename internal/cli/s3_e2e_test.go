@@ -1,15 +1,10 @@
 package cli
 
 import (
-	"bufio"
-	"encoding/json"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -32,39 +27,12 @@ func TestBinaryServeS3(t *testing.T) {
 	dir := t.TempDir()
 	data := filepath.Join(dir, "data")
 
-	srv := exec.Command(audexBinary(t), "serve", "--addr", "127.0.0.1:0", "--data-dir", data)
-	srv.Env = append(os.Environ(), "AUDEX_TOKEN=s3cret", "AUDEX_WORKERS=1", "AUDEX_BLOBS="+blobsURL)
+	srvEnv := []string{"AUDEX_BLOBS=" + blobsURL}
 	for k, v := range s3srv.Env() {
-		srv.Env = append(srv.Env, k+"="+v)
+		srvEnv = append(srvEnv, k+"="+v)
 	}
-	logs, err := srv.StderrPipe()
-	require.NoError(t, err)
-	require.NoError(t, srv.Start())
-	stopped := false
-	t.Cleanup(func() {
-		if !stopped {
-			srv.Process.Kill()
-			srv.Wait()
-		}
-	})
-	addr := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(logs)
-		for sc.Scan() {
-			var line struct{ Msg, Addr string }
-			if json.Unmarshal(sc.Bytes(), &line) == nil && line.Msg == "serving" {
-				addr <- line.Addr
-			}
-		}
-	}()
-	var server string
-	select {
-	case a := <-addr:
-		server = "http://" + a
-	case <-time.After(20 * time.Second):
-		t.Fatal("audex serve did not start")
-	}
-	env := []string{"AUDEX_SERVER=" + server, "AUDEX_TOKEN=s3cret"}
+	srv := serveEnv(t, data, srvEnv, "--workers", "1")
+	env := []string{"AUDEX_SERVER=" + srv.url, "AUDEX_TOKEN=s3cret"}
 
 	r := audex(t, env, "submit", src, "--start", "0.5", "--duration", "1.5", "--format", "flac", "--persistent")
 	require.Equal(t, 0, r.code, r.stderr)
@@ -90,7 +58,5 @@ func TestBinaryServeS3(t *testing.T) {
 		assert.Empty(t, dirNames(t, filepath.Join(data, sub)), "%s: the blobs are in the bucket", sub)
 	}
 
-	require.NoError(t, srv.Process.Signal(syscall.SIGTERM))
-	require.NoError(t, srv.Wait())
-	stopped = true
+	srv.stop(t)
 }

@@ -38,10 +38,16 @@ type served struct {
 // directory dir.
 func serve(t *testing.T, dir string, flags ...string) *served {
 	t.Helper()
+	return serveEnv(t, dir, nil, flags...)
+}
+
+// serveEnv is serve with variables added to its environment.
+func serveEnv(t *testing.T, dir string, env []string, flags ...string) *served {
+	t.Helper()
 	args := append([]string{"serve", "--addr", "127.0.0.1:0", "--data-dir", dir,
 		"--workers", "5", "--queue", "100", "--drain-timeout", "100ms", "--shutdown-grace", "0"}, flags...)
 	cmd := exec.Command(audexBinary(t), args...)
-	cmd.Env = append(os.Environ(), "AUDEX_TOKEN=s3cret")
+	cmd.Env = append(append(os.Environ(), "AUDEX_TOKEN=s3cret"), env...)
 	stderr, err := cmd.StderrPipe()
 	require.NoError(t, err)
 	require.NoError(t, cmd.Start())
