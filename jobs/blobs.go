@@ -285,6 +285,24 @@ func (d *diskBlobs) Delete(_ context.Context, key string) error {
 	return nil
 }
 
+// emptyPruner is a blob store that keeps directories (the disk): the
+// start-up sweep has it remove the empty ones below top that a death between
+// making a directory and putting a file in it leaves, which List cannot show.
+type emptyPruner interface {
+	pruneEmpty(top string) int
+}
+
+func (d *diskBlobs) pruneEmpty(top string) int {
+	n := 0
+	for _, e := range readDir(filepath.Join(d.dir, top)) {
+		// Remove fails, as it should, on a directory that is not empty.
+		if e.IsDir() && os.Remove(filepath.Join(d.dir, top, e.Name())) == nil {
+			n++
+		}
+	}
+	return n
+}
+
 func (d *diskBlobs) List(_ context.Context, prefix string) ([]BlobInfo, error) {
 	// Walk the deepest directory the prefix names in full.
 	base := ""

@@ -75,6 +75,9 @@ func TestRecoveryOfPlantedState(t *testing.T) {
 		write(filepath.Join(inputsDir, newID())),
 		write(filepath.Join(inputsDir, done.ID)),
 	}
+	// A result directory made just before a death, the file not yet in it.
+	emptyDir := filepath.Join(dir, resultsDir, newID())
+	require.NoError(t, os.MkdirAll(emptyDir, dirPerm))
 
 	fx := newFake()
 	fx.open()
@@ -85,6 +88,7 @@ func TestRecoveryOfPlantedState(t *testing.T) {
 	for _, p := range orphans {
 		assert.NoFileExists(t, p)
 	}
+	assert.NoDirExists(t, emptyDir)
 	assert.FileExists(t, result)
 
 	j, err := m.Get(twice.ID)

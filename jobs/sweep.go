@@ -84,6 +84,9 @@ func (m *Manager) recoverJobs() error {
 			removed++
 		}
 	}
+	if p, ok := m.blobs.(emptyPruner); ok {
+		removed += p.pruneEmpty(resultsDir)
+	}
 	m.log.Info("job manager started", "jobs", len(rs), "queued", queued, "orphans_removed", removed)
 	return nil
 }
