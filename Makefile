@@ -32,7 +32,8 @@ deps:
 
 # The playground's browser test drives Debian's chromium (installed if missing).
 browser:
-	@internal/playground/install-browser.sh
+	@internal/testsvc/install-debs.sh "the playground's browser test" \
+	  'chromium|chromium-browser=chromium,fonts-dejavu-core' curl=curl
 
 # The S3 tests run against versitygw on loopback, built once into a cache
 # outside the clone (about a minute; only the Go module proxy is needed).
@@ -42,7 +43,7 @@ s3server:
 # The extract tests check copies with second decoders (mpg123, opusdec),
 # installed if missing.
 decoders:
-	@internal/testmedia/install-decoders.sh
+	@internal/testsvc/install-debs.sh "the second-decoder tests" mpg123=mpg123 opusdec=opus-tools
 
 build:
 	@command -v $(GO) >/dev/null || { echo "Go 1.26+ is required (https://go.dev/dl)"; exit 1; }

@@ -49,7 +49,7 @@ func copyAgainstContinuous(t *testing.T, src string, f extract.Format, cont *tes
 
 // decodeMPG123 decodes an MP3 with mpg123, a second decoder that honours
 // the LAME tag's delay and padding (gapless), or skips the test where it
-// is not installed (make test installs it: internal/testmedia/install-decoders.sh).
+// is not installed (make test installs it: make decoders).
 func decodeMPG123(t *testing.T, path string) *testmedia.Audio {
 	t.Helper()
 	bin, err := exec.LookPath("mpg123")

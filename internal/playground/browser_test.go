@@ -19,14 +19,14 @@ import (
 )
 
 // browser returns a tab of a fresh headless Chromium, or skips the test
-// when no browser can run here. Under CI (which runs install-browser.sh
+// when no browser can run here. Under CI (which runs make browser
 // first) a missing or broken browser fails instead: it must not go unnoticed.
 func browser(t *testing.T) context.Context {
 	t.Helper()
 	cannot := func(format string, args ...any) {
 		t.Helper()
 		msg := fmt.Sprintf(format, args...) +
-			" (install it with internal/playground/install-browser.sh, which make test runs)"
+			" (install it with make browser, which make test runs)"
 		if os.Getenv("CI") != "" {
 			t.Fatal("playground browser test: " + msg)
 		}
