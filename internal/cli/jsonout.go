@@ -1,9 +1,8 @@
 package cli
 
 import (
-	"math"
-
 	"github.com/audex/audex/extract"
+	"github.com/audex/audex/internal/httpapi"
 	"github.com/audex/audex/internal/timefmt"
 )
 
@@ -41,40 +40,14 @@ func newTrackJSON(t extract.AudioTrack) trackJSON {
 
 // probeJSON is an extract.Info.
 type probeJSON struct {
-	Container         string      `json:"container"`
-	ContainerLongName string      `json:"container_long_name,omitempty"`
-	Duration          float64     `json:"duration"`
-	Bitrate           int64       `json:"bitrate,omitempty"`
-	Streams           int         `json:"streams"`
-	AudioTracks       []trackJSON `json:"audio_tracks"`
-	BestTrack         int         `json:"best_track"`
-	Peaks             *peaksJSON  `json:"peaks,omitempty"`
-}
-
-// peaksJSON is an extract.Waveform, under the names of the HTTP API's
-// probe answer: the columns rounded to 1/10000 of full scale.
-type peaksJSON struct {
-	Track   int       `json:"track"`
-	From    float64   `json:"from"`
-	To      float64   `json:"to"`
-	Columns int       `json:"columns"`
-	Sampled bool      `json:"sampled"`
-	Min     []float64 `json:"min"`
-	Max     []float64 `json:"max"`
-}
-
-func newPeaksJSON(p *extract.Waveform) peaksJSON {
-	round := func(v []float32) []float64 {
-		out := make([]float64, len(v))
-		for i, x := range v {
-			out[i] = math.Round(float64(x)*1e4) / 1e4
-		}
-		return out
-	}
-	return peaksJSON{
-		Track: p.Track.Track, From: timefmt.SecondsFloat(p.From), To: timefmt.SecondsFloat(p.To),
-		Columns: len(p.Max), Sampled: p.Sampled, Min: round(p.Min), Max: round(p.Max),
-	}
+	Container         string         `json:"container"`
+	ContainerLongName string         `json:"container_long_name,omitempty"`
+	Duration          float64        `json:"duration"`
+	Bitrate           int64          `json:"bitrate,omitempty"`
+	Streams           int            `json:"streams"`
+	AudioTracks       []trackJSON    `json:"audio_tracks"`
+	BestTrack         int            `json:"best_track"`
+	Peaks             *httpapi.Peaks `json:"peaks,omitempty"`
 }
 
 func newProbeJSON(in *extract.Info) probeJSON {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/audex/audex/extract"
+	"github.com/audex/audex/internal/httpapi"
 	"github.com/audex/audex/internal/timefmt"
 )
 
@@ -95,8 +96,7 @@ func runProbe(ctx context.Context, e *env, args []string) error {
 	if *asJSON {
 		out := newProbeJSON(info)
 		if wave != nil {
-			pj := newPeaksJSON(wave)
-			out.Peaks = &pj
+			out.Peaks = httpapi.NewPeaks(wave)
 		}
 		return printJSON(e.stdout, out)
 	}

@@ -92,9 +92,10 @@ func (p peaksParams) options() *extract.PeaksOptions {
 	return &extract.PeaksOptions{Track: p.track, Language: p.language, From: p.from, To: p.to}
 }
 
-// peaksBody is an extract.Waveform with times in seconds and the columns
-// rounded to 1/10000 of full scale.
-type peaksBody struct {
+// Peaks is an extract.Waveform as the API answers it (the probe's peaks,
+// the result's waveform) and the CLI prints it: times in seconds, the
+// columns rounded to 1/10000 of full scale.
+type Peaks struct {
 	Track   int       `json:"track"`
 	From    float64   `json:"from"`
 	To      float64   `json:"to"`
@@ -104,7 +105,8 @@ type peaksBody struct {
 	Max     []float64 `json:"max"`
 }
 
-func newPeaksBody(w *extract.Waveform) *peaksBody {
+// NewPeaks is the view of w.
+func NewPeaks(w *extract.Waveform) *Peaks {
 	round := func(v []float32) []float64 {
 		out := make([]float64, len(v))
 		for i, x := range v {
@@ -112,7 +114,7 @@ func newPeaksBody(w *extract.Waveform) *peaksBody {
 		}
 		return out
 	}
-	return &peaksBody{
+	return &Peaks{
 		Track: w.Track.Track, From: timefmt.SecondsFloat(w.From), To: timefmt.SecondsFloat(w.To),
 		Columns: len(w.Max), Sampled: w.Sampled, Min: round(w.Min), Max: round(w.Max),
 	}
@@ -171,5 +173,5 @@ func (s *Server) handlePeaks(w http.ResponseWriter, r *http.Request, owner strin
 		s.mediaFailure(ctx, w, r, "drawing the waveform", err)
 		return
 	}
-	writeJSON(w, http.StatusOK, newPeaksBody(wave))
+	writeJSON(w, http.StatusOK, NewPeaks(wave))
 }

@@ -26,7 +26,7 @@ type probeBody struct {
 	Streams           int         `json:"streams"`
 	AudioTracks       []trackInfo `json:"audio_tracks"`
 	BestTrack         int         `json:"best_track"`
-	Peaks             *peaksBody  `json:"peaks,omitempty"`
+	Peaks             *Peaks      `json:"peaks,omitempty"`
 }
 
 // handleProbe reads the upload like a file submission (same limits, and
@@ -72,7 +72,7 @@ func (s *Server) handleProbe(w http.ResponseWriter, r *http.Request, owner strin
 		})
 	}
 	if wave != nil {
-		b.Peaks = newPeaksBody(wave)
+		b.Peaks = NewPeaks(wave)
 	}
 	writeJSON(w, http.StatusOK, b)
 }
