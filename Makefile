@@ -11,7 +11,7 @@ GO    ?= go
 BIN   := bin/audex
 PKGS  := ./...
 
-.PHONY: all deps browser s3server decoders build demo test vet fmt-check bench fuzz fuzz-short fuzz-media soak load clean help
+.PHONY: all deps browser s3server postgres decoders build demo test vet fmt-check bench fuzz fuzz-short fuzz-media soak load clean help
 
 all: build
 
@@ -39,6 +39,12 @@ browser:
 # outside the clone (about a minute; only the Go module proxy is needed).
 s3server:
 	@internal/testsvc/install-versitygw.sh >/dev/null
+
+# The distributed mode's tests run throw-away PostgreSQL 15 clusters on
+# loopback (Debian's postgresql-15, installed if missing, without a
+# cluster of its own).
+postgres:
+	@internal/testsvc/install-postgres.sh
 
 # The extract tests check copies with second decoders (mpg123, opusdec),
 # installed if missing.
@@ -68,7 +74,7 @@ fmt-check:
 vet: deps
 	$(WITH) $(GO) vet $(PKGS)
 
-test: deps browser s3server decoders fmt-check vet
+test: deps browser s3server postgres decoders fmt-check vet
 	$(WITH) $(GO) test -race -count=1 -timeout 20m $(PKGS)
 	@# The leak checks and the memory bounds of the hostile-input corpus
 	@# measure RSS, which the race detector's shadow memory would drown: they

@@ -1,8 +1,10 @@
-// Package testsvc starts real services for tests, on loopback, from
-// binaries built once into a cache outside the clone: an S3-compatible
-// server (versitygw, its posix backend on a temporary directory). Each
-// server belongs to the test that started it and is stopped, by its
-// process id, when that test ends. No Docker, nothing left running.
+// Package testsvc starts real services for tests, on loopback: an
+// S3-compatible server (versitygw, built once into a cache outside the
+// clone, its posix backend on a temporary directory) and PostgreSQL 15
+// (Debian's server binaries, a throw-away cluster in a temporary
+// directory). Each server belongs to the test that started it and is
+// stopped, by its process id, when that test ends. No Docker, nothing left
+// running.
 package testsvc
 
 import (
