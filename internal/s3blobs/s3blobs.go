@@ -16,6 +16,10 @@
 // position on with ranged GETs of up to 8 MiB, conditional on the ETag it
 // was opened with, so a reader never mixes two contents. Failures to reach the store
 // wrap jobs.ErrUnavailable; a missing key is fs.ErrNotExist.
+//
+// An open blob is a jobs.Presigner: it hands out presigned GET URLs (at
+// most 7 days, SigV4's limit) on the endpoint the store was given, so
+// clients that follow them must reach that endpoint too.
 package s3blobs
 
 import (
@@ -29,6 +33,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -88,7 +93,8 @@ func New(rawURL string, getenv func(string) string) (jobs.Blobs, error) {
 		opts.BaseEndpoint = aws.String(ep)
 		opts.UsePathStyle = true
 	}
-	return &store{c: s3.New(opts), bucket: u.Host, prefix: prefix, window: defaultWindow}, nil
+	c := s3.New(opts)
+	return &store{c: c, presign: s3.NewPresignClient(c), bucket: u.Host, prefix: prefix, window: defaultWindow}, nil
 }
 
 // defaultWindow is the most one GET of a reader asks for. A reader cannot
@@ -98,10 +104,11 @@ func New(rawURL string, getenv func(string) string) (jobs.Blobs, error) {
 const defaultWindow = 8 << 20
 
 type store struct {
-	c      *s3.Client
-	bucket string
-	prefix string
-	window int64
+	c       *s3.Client
+	presign *s3.PresignClient
+	bucket  string
+	prefix  string
+	window  int64
 }
 
 // fail maps an SDK error: a 404 is fs.ErrNotExist, anything else means the
@@ -193,6 +200,36 @@ type object struct {
 }
 
 func (o *object) Info() jobs.BlobInfo { return o.info }
+
+var _ jobs.Presigner = (*object)(nil)
+
+// MaxPresign is the longest a presigned URL may last: SigV4's limit.
+const MaxPresign = 7 * 24 * time.Hour
+
+// Presign implements jobs.Presigner. A presigned URL counts whole seconds:
+// ttl is rounded down to them, and must be from a second to MaxPresign
+// (the SDK would take 0 for its default of 15 minutes).
+func (o *object) Presign(ctx context.Context, ttl time.Duration, h jobs.PresignHeaders) (string, error) {
+	ttl = ttl.Truncate(time.Second)
+	if ttl < time.Second || ttl > MaxPresign {
+		return "", fmt.Errorf("s3blobs: presign %s: a lifetime of %s, want 1s to %s", o.info.Key, ttl, MaxPresign)
+	}
+	in := &s3.GetObjectInput{Bucket: aws.String(o.s.bucket), Key: aws.String(o.s.prefix + o.info.Key)}
+	if h.ContentType != "" {
+		in.ResponseContentType = aws.String(h.ContentType)
+	}
+	if h.ContentDisposition != "" {
+		in.ResponseContentDisposition = aws.String(h.ContentDisposition)
+	}
+	if h.CacheControl != "" {
+		in.ResponseCacheControl = aws.String(h.CacheControl)
+	}
+	req, err := o.s.presign.PresignGetObject(ctx, in, s3.WithPresignExpires(ttl))
+	if err != nil {
+		return "", fmt.Errorf("s3blobs: presign %s: %w", o.info.Key, err)
+	}
+	return req.URL, nil
+}
 
 func (o *object) Read(p []byte) (int, error) {
 	o.mu.Lock()
