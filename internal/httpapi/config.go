@@ -45,6 +45,17 @@ type Config struct {
 	// (jobs.Config.Blobs): nil means files in DataDir; an S3 bucket
 	// (internal/s3blobs) is shared storage for many nodes.
 	Blobs jobs.Blobs
+	// PresignResults, when positive, has a result link's plain GET answer
+	// 307 to a URL of the blob store that reads the result directly and
+	// lasts this long (never past the result's expiry), instead of the
+	// server sending the bytes; the link itself is unchanged and re-signs
+	// on every request, so a persistent result outlives any presigned
+	// URL. Only blobs that presign (jobs.Presigner: S3) do; HEAD,
+	// conditional requests and results on disk are streamed as with 0,
+	// the default. Keep it short (minutes): whoever holds the URL may
+	// read until it expires, whatever happens to the job meanwhile. S3
+	// allows at most 7 days.
+	PresignResults time.Duration
 
 	// SubmitRate limits each owner's submissions to this many per second on
 	// average (a token bucket); more get 429 with Retry-After. 0 means no

@@ -17,7 +17,10 @@
 // (the probe's peaks field, and GET /job/extract/video/audio/peaks/{id}
 // for a result, min/max per column from the audio only); signed,
 // expiring result links (/results/{id}/{name}?exp=…&sig=…) with ETag, HEAD
-// and Range; GET /webhooks/secret; /healthz, /readyz, /metrics
+// and Range, or, with Config.PresignResults and blobs in S3, a 307 from the
+// link to a presigned URL of the bucket that lasts minutes (the link
+// re-signs on every request, so a persistent result outlives S3's 7-day
+// limit on presigned URLs); GET /webhooks/secret; /healthz, /readyz, /metrics
 // (Prometheus) and /openapi.json (the OpenAPI 3.1 document of all of it,
 // webhook included, embedded from openapi.json).
 //

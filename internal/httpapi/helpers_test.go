@@ -249,13 +249,27 @@ func (r *response) json(t testing.TB) map[string]any {
 // document.
 func (b *bundle) do(req *http.Request) *response {
 	b.t.Helper()
+	return b.doWith(b.client, req)
+}
+
+// noRedirects is the bundle's client, but answering redirects instead of
+// following them.
+func (b *bundle) noRedirects() *http.Client {
+	c := *b.client
+	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	return &c
+}
+
+// doWith is do through client c.
+func (b *bundle) doWith(c *http.Client, req *http.Request) *response {
+	b.t.Helper()
 	reqBody := []byte(nil)
 	if req.GetBody != nil {
 		rc, err := req.GetBody()
 		require.NoError(b.t, err)
 		reqBody, _ = io.ReadAll(rc)
 	}
-	resp, err := b.client.Do(req)
+	resp, err := c.Do(req)
 	require.NoError(b.t, err)
 	defer resp.Body.Close()
 	body, err := io.ReadAll(resp.Body)

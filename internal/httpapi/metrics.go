@@ -23,8 +23,11 @@ type metrics struct {
 	submitted   *promtext.CounterVec
 	uploadBytes *promtext.CounterVec
 	resultBytes *promtext.CounterVec
-	webhooks    *promtext.CounterVec
-	streams     *promtext.GaugeVec
+	// resultRedirects counts downloads sent to a presigned URL, whose
+	// bytes resultBytes does not count.
+	resultRedirects *promtext.CounterVec
+	webhooks        *promtext.CounterVec
+	streams         *promtext.GaugeVec
 }
 
 func newMetrics(m *jobs.Manager, since time.Time) *metrics {
@@ -44,6 +47,9 @@ func newMetrics(m *jobs.Manager, since time.Time) *metrics {
 		resultBytes: promtext.NewCounter(promtext.Opts{
 			Name: "audex_result_bytes_served_total", Help: "Bytes of results sent to clients.",
 		}),
+		resultRedirects: promtext.NewCounter(promtext.Opts{
+			Name: "audex_result_redirects_total", Help: "Result downloads redirected to a presigned URL of the blob store (their bytes are not in audex_result_bytes_served_total).",
+		}),
 		webhooks: promtext.NewCounterVec(promtext.Opts{
 			Name: "audex_webhook_attempts_total", Help: "Webhook delivery attempts, by outcome (delivered, failed: retried, rejected: not retried).",
 		}, "outcome"),
@@ -51,7 +57,7 @@ func newMetrics(m *jobs.Manager, since time.Time) *metrics {
 			Name: "audex_status_streams", Help: "Live status streams (server-sent events) open.",
 		}),
 	}
-	x.reg.Register(x.requests, x.latency, x.submitted, x.uploadBytes, x.resultBytes, x.webhooks, x.streams,
+	x.reg.Register(x.requests, x.latency, x.submitted, x.uploadBytes, x.resultBytes, x.resultRedirects, x.webhooks, x.streams,
 		newJobsCollector(m, since), promtext.GoCollector(), promtext.ProcessCollector())
 	return x
 }
