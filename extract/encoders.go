@@ -3,6 +3,7 @@ package extract
 import (
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/asticode/go-astiav"
 )
@@ -42,6 +43,9 @@ type encSpec struct {
 	// and WMA encoders take others and mislabel or refuse them). nil:
 	// the encoder's own list, or any layout when it has none (PCM).
 	layouts []astiav.ChannelLayout
+	// splice says how segments encoded at once are stitched (segments.go);
+	// the zero value keeps one encoder.
+	splice spliceRule
 }
 
 // Channel layouts by codec. Vorbis (and Opus, whose mapping family 1 is
@@ -82,24 +86,26 @@ var specs = map[Format]encSpec{
 		maxRate: 384000, maxChannels: 8, signalsDelay: true, seekableOutput: true},
 	AAC: {muxer: "adts", encoder: "aac", codec: astiav.CodecIDAac, rates: aacRates,
 		maxRate: 96000, maxChannels: 8, bitrate: perChannel(64000, 512000),
-		roundTrip: encoderPriming, layouts: aacLayouts},
+		roundTrip: encoderPriming, layouts: aacLayouts, splice: aacSplice},
 	M4A: {muxer: "ipod", encoder: "aac", codec: astiav.CodecIDAac, rates: aacRates,
 		maxRate: 96000, maxChannels: 8, signalsDelay: true, seekableOutput: true,
-		bitrate: perChannel(64000, 512000), layouts: aacLayouts, trim: trimEditList},
+		bitrate: perChannel(64000, 512000), layouts: aacLayouts, trim: trimEditList, splice: aacSplice},
 	OGG: {muxer: "ogg", encoder: "libvorbis", codec: astiav.CodecIDVorbis,
 		maxRate: 192000, maxChannels: 8, signalsDelay: true, vbrQuality: 4, layouts: vorbisLayouts},
 	FLAC: {muxer: "flac", encoder: "flac", codec: astiav.CodecIDFlac,
-		maxRate: 384000, maxChannels: 8, signalsDelay: true, seekableOutput: true, layouts: flacLayouts},
+		maxRate: 384000, maxChannels: 8, signalsDelay: true, seekableOutput: true, layouts: flacLayouts,
+		splice: spliceRule{kind: spliceFLAC}},
 	WMA: {muxer: "asf", encoder: "wmav2", codec: astiav.CodecIDWmav2,
 		rates: []int{48000, 44100, 32000, 22050, 16000, 11025, 8000}, maxRate: 48000,
 		maxChannels: 2, seekableOutput: true, bitrate: perChannel(64000, 128000), layouts: monoStereo,
 		// FFmpeg's WMA decoder outputs nothing for the first frame: the
 		// round trip runs one frame early.
-		roundTrip: func(enc *astiav.CodecContext) (int, int) { return -enc.FrameSize(), 1 }},
+		roundTrip: func(enc *astiav.CodecContext) (int, int) { return -enc.FrameSize(), 1 },
+		splice:    spliceRule{kind: spliceOverlap, pre: 2, post: 1}},
 	AC3: {muxer: "ac3", encoder: "ac3", codec: astiav.CodecIDAc3,
 		rates: []int{48000, 44100, 32000}, maxRate: 48000, maxChannels: 6,
 		bitrate:   func(ch int) int64 { return []int64{0, 96000, 192000, 256000, 320000, 384000, 448000}[ch] },
-		roundTrip: encoderPriming},
+		roundTrip: encoderPriming, splice: spliceRule{kind: spliceOverlap, pre: 2, post: 1}},
 	// Opus decoders play at 48 kHz whatever rate it was encoded at.
 	OPUS: {muxer: "opus", encoder: "libopus", codec: astiav.CodecIDOpus,
 		rates: []int{48000}, maxRate: 48000, maxChannels: 8,
@@ -111,6 +117,16 @@ var specs = map[Format]encSpec{
 		// signal lags the input by 40.
 		roundTrip: func(*astiav.CodecContext) (int, int) { return 40, 0 }},
 }
+
+// aacSplice: a packet's MDCT spans its frame and the one before, and the
+// encoder looks a frame ahead to choose its windows, but FFmpeg's encoder
+// also carries long-lived state: its rate control settles over tens of
+// frames, and its psychoacoustic model's bit demand is scaled by the
+// largest perceptual entropy it has seen (aacpsy.c, pe.max, which never
+// decreases). Seconds of pre-roll bring a segment's encoder to where a
+// continuous one is: with less, the first second after a splice ran 6 to
+// 8 dB below the rest (TestSegmentSplices).
+var aacSplice = spliceRule{kind: spliceOverlap, pre: 2, preroll: 3 * time.Second, post: 2}
 
 func encoderPriming(enc *astiav.CodecContext) (int, int) { return initialPadding(enc), 0 }
 

@@ -3,6 +3,7 @@ package extract
 import (
 	"fmt"
 	"log/slog"
+	"runtime"
 	"time"
 )
 
@@ -49,6 +50,13 @@ type Options struct {
 	// Copy says whether packets may be copied without re-encoding. Defaults
 	// to CopyAuto.
 	Copy CopyMode `json:"copy,omitempty"`
+
+	// Parallelism is how many encoders may run at once on one output:
+	// outputs of at least 30 s in the formats that can be stitched (AAC,
+	// M4A, AC-3, WMA, FLAC) are cut into segments encoded side by side
+	// and joined into one gapless stream. 0 means runtime.GOMAXPROCS; 1
+	// keeps one encoder.
+	Parallelism int `json:"parallelism,omitempty"`
 
 	// Progress, when set, is called from the extracting goroutine each time
 	// the output advances by at least 1% (and once at the end). It must not
@@ -182,6 +190,11 @@ func (o *Options) normalized() (Options, error) {
 		return n, fmt.Errorf("%w: %d channels", ErrUnsupportedOption, n.Channels)
 	case n.Bitrate < 0 || n.Bitrate > 2_000_000:
 		return n, fmt.Errorf("%w: bitrate %d", ErrUnsupportedOption, n.Bitrate)
+	case n.Parallelism < 0:
+		return n, fmt.Errorf("%w: parallelism %d", ErrUnsupportedOption, n.Parallelism)
+	}
+	if n.Parallelism == 0 {
+		n.Parallelism = runtime.GOMAXPROCS(0)
 	}
 	n.Limits = n.Limits.withDefaults()
 	if n.Duration > n.Limits.MaxOutputDuration {

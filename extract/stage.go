@@ -40,9 +40,44 @@ func (s *encodeStage) failed() error {
 	return s.err
 }
 
+// frameSink is what the stage hands its frames to: the one encoder
+// (continuous) or segments encoded at once (segmenter, segments.go). Both
+// end in t.writePacket, on the stage's goroutine.
+type frameSink interface {
+	// encode takes f (it frees it) and writes the packets ready.
+	encode(f *astiav.Frame) error
+	// finish flushes and writes the last packets.
+	finish() error
+	// abort drops what is queued; it returns once every encoder it
+	// started has let go.
+	abort()
+}
+
+// continuous is the one encoder t.enc, fed every frame in order.
+type continuous struct{ t *transcoder }
+
+func (c continuous) encode(f *astiav.Frame) error {
+	err := c.t.enc.SendFrame(f)
+	f.Free()
+	if err != nil {
+		return fmt.Errorf("encode: %w", err)
+	}
+	return c.t.writePackets()
+}
+
+func (c continuous) finish() error {
+	if err := c.t.enc.SendFrame(nil); err != nil && !errors.Is(err, astiav.ErrEof) {
+		return fmt.Errorf("flush encoder: %w", err)
+	}
+	return c.t.writePackets()
+}
+
+func (continuous) abort() {}
+
 func (t *transcoder) startEncoder() {
 	s := &encodeStage{frames: make(chan []*astiav.Frame, 4), done: make(chan struct{})}
 	t.stage = s
+	sink := t.frameSink()
 	go func() {
 		defer close(s.done)
 		defer func() {
@@ -51,6 +86,7 @@ func (t *transcoder) startEncoder() {
 				for b := range s.frames {
 					freeAll(b)
 				}
+				sink.abort()
 			}
 		}()
 		for b := range s.frames {
@@ -59,23 +95,16 @@ func (t *transcoder) startEncoder() {
 					freeAll(b[i:]) // keep draining so the sender never blocks
 					break
 				}
-				err := t.enc.SendFrame(f)
-				f.Free()
-				if err != nil {
-					s.fail(fmt.Errorf("encode: %w", err))
-				} else if err := t.writePackets(); err != nil {
+				if err := sink.encode(f); err != nil {
 					s.fail(err)
 				}
 			}
 		}
 		if s.abort.Load() || s.failed() != nil {
+			sink.abort()
 			return
 		}
-		if err := t.enc.SendFrame(nil); err != nil && !errors.Is(err, astiav.ErrEof) {
-			s.fail(fmt.Errorf("flush encoder: %w", err))
-			return
-		}
-		if err := t.writePackets(); err != nil {
+		if err := sink.finish(); err != nil {
 			s.fail(err)
 		}
 	}()

@@ -20,6 +20,7 @@ const preroll = 300 * time.Millisecond
 type transcoder struct {
 	*pipeline
 	dec, enc *astiav.CodecContext
+	codec    *astiav.Codec // enc's
 	swr      *astiav.SoftwareResampleContext
 	swrUsed  bool // swr has been configured by a conversion
 	q        *fifo
@@ -133,41 +134,11 @@ func (t *transcoder) openEncoder() error {
 	if err != nil {
 		return err
 	}
-	enc := astiav.AllocCodecContext(codec)
-	if enc == nil {
-		return errors.New("open encoder: allocating codec context failed")
+	enc, err := t.newEncoder(codec, params, &t.closers)
+	if err != nil {
+		return err
 	}
-	t.defer_(enc.Free)
-	enc.SetSampleRate(params.rate)
-	enc.SetChannelLayout(params.layout)
-	enc.SetSampleFormat(params.fmt)
-	enc.SetTimeBase(astiav.NewRational(1, params.rate))
-	if params.bitrate > 0 {
-		enc.SetBitRate(params.bitrate)
-	}
-	if of := astiav.FindOutputFormat(t.spec.muxer); of != nil && of.Flags().Has(astiav.IOFormatFlagGlobalheader) {
-		enc.SetFlags(enc.Flags().Add(astiav.CodecContextFlagGlobalHeader))
-	}
-	encLog, detach := attach(t.o.Logger, enc.UnsafePointer())
-	t.defer_(detach)
-	var opts *astiav.Dictionary
-	if t.spec.vbrQuality > 0 && params.bitrate == 0 {
-		opts = astiav.NewDictionary()
-		defer opts.Free()
-		const qp2lambda = 118 // FF_QP2LAMBDA
-		opts.Set("flags", "+qscale", 0)
-		opts.Set("global_quality", strconv.Itoa(t.spec.vbrQuality*qp2lambda), 0)
-	}
-	if err := enc.Open(codec, opts); err != nil {
-		// The caller's option where there was one; else FFmpeg's encoder
-		// refusing what the source led to: its limit.
-		class := ErrUnsupportedInput
-		if t.o.SampleRate > 0 || t.o.Channels > 0 || t.o.Bitrate > 0 {
-			class = ErrUnsupportedOption
-		}
-		return fmt.Errorf("open encoder %s (%d Hz, %s, %d bit/s): %w: %w%s", codec.Name(), params.rate, params.layout, params.bitrate, class, err, said(encLog))
-	}
-	t.enc, t.params = enc, params
+	t.enc, t.codec, t.params = enc, codec, params
 	t.frameSize = enc.FrameSize()
 	t.smallLast = acceptsSmallLastFrame(enc)
 	t.delay = initialPadding(enc)
@@ -202,6 +173,47 @@ func (t *transcoder) openEncoder() error {
 	}
 	t.defer_(t.q.free)
 	return nil
+}
+
+// newEncoder opens an encoder for params: the one whose parameters the
+// output stream carries, and each segment's (segments.go). What it
+// allocates is freed by cl.
+func (t *transcoder) newEncoder(codec *astiav.Codec, params encParams, cl *closers) (*astiav.CodecContext, error) {
+	enc := astiav.AllocCodecContext(codec)
+	if enc == nil {
+		return nil, errors.New("open encoder: allocating codec context failed")
+	}
+	cl.defer_(enc.Free)
+	enc.SetSampleRate(params.rate)
+	enc.SetChannelLayout(params.layout)
+	enc.SetSampleFormat(params.fmt)
+	enc.SetTimeBase(astiav.NewRational(1, params.rate))
+	if params.bitrate > 0 {
+		enc.SetBitRate(params.bitrate)
+	}
+	if of := astiav.FindOutputFormat(t.spec.muxer); of != nil && of.Flags().Has(astiav.IOFormatFlagGlobalheader) {
+		enc.SetFlags(enc.Flags().Add(astiav.CodecContextFlagGlobalHeader))
+	}
+	encLog, detach := attach(t.o.Logger, enc.UnsafePointer())
+	cl.defer_(detach)
+	var opts *astiav.Dictionary
+	if t.spec.vbrQuality > 0 && params.bitrate == 0 {
+		opts = astiav.NewDictionary()
+		defer opts.Free()
+		const qp2lambda = 118 // FF_QP2LAMBDA
+		opts.Set("flags", "+qscale", 0)
+		opts.Set("global_quality", strconv.Itoa(t.spec.vbrQuality*qp2lambda), 0)
+	}
+	if err := enc.Open(codec, opts); err != nil {
+		// The caller's option where there was one; else FFmpeg's encoder
+		// refusing what the source led to: its limit.
+		class := ErrUnsupportedInput
+		if t.o.SampleRate > 0 || t.o.Channels > 0 || t.o.Bitrate > 0 {
+			class = ErrUnsupportedOption
+		}
+		return nil, fmt.Errorf("open encoder %s (%d Hz, %s, %d bit/s): %w: %w%s", codec.Name(), params.rate, params.layout, params.bitrate, class, err, said(encLog))
+	}
+	return enc, nil
 }
 
 func (t *transcoder) allocFrames() error {
@@ -600,22 +612,32 @@ func (t *transcoder) writePackets() error {
 		if err != nil {
 			return fmt.Errorf("encode: %w", err)
 		}
-		t.pktSeen++
-		if t.pktSeen <= t.dropPkts {
-			t.encPkt.Unref()
-			continue
-		}
-		if lead := t.w.lead; lead > 0 {
-			t.encPkt.SetPts(t.encPkt.Pts() - lead)
-			t.encPkt.SetDts(t.encPkt.Dts() - lead)
-		}
-		t.pktKept++
-		t.encPkt.SetStreamIndex(t.ost.Index())
-		t.encPkt.RescaleTs(t.enc.TimeBase(), t.ost.TimeBase())
-		if err := t.ofc.WriteInterleavedFrame(t.encPkt); err != nil {
-			return t.outErr("write packet", err)
+		if err := t.writePacket(t.encPkt); err != nil {
+			return err
 		}
 	}
+}
+
+// writePacket muxes the encoded stream's next packet (the one encoder's,
+// or the segments' in order) and lets go of it: priming packets the
+// container cannot signal are dropped, the rest shifted by the lead.
+func (t *transcoder) writePacket(pkt *astiav.Packet) error {
+	t.pktSeen++
+	if t.pktSeen <= t.dropPkts {
+		pkt.Unref()
+		return nil
+	}
+	if lead := t.w.lead; lead > 0 {
+		pkt.SetPts(pkt.Pts() - lead)
+		pkt.SetDts(pkt.Dts() - lead)
+	}
+	t.pktKept++
+	pkt.SetStreamIndex(t.ost.Index())
+	pkt.RescaleTs(t.enc.TimeBase(), t.ost.TimeBase())
+	if err := t.ofc.WriteInterleavedFrame(pkt); err != nil {
+		return t.outErr("write packet", err)
+	}
+	return nil
 }
 
 func (t *transcoder) progress() {
