@@ -46,10 +46,11 @@ s3server:
 postgres:
 	@internal/testsvc/install-postgres.sh
 
-# The extract tests check copies with second decoders (mpg123, opusdec),
+# The extract tests check copies and stitched segments with second decoders
+# (mpg123, opusdec, flac, faad),
 # installed if missing.
 decoders:
-	@internal/testsvc/install-debs.sh "the second-decoder tests" mpg123=mpg123 opusdec=opus-tools
+	@internal/testsvc/install-debs.sh "the second-decoder tests" mpg123=mpg123 opusdec=opus-tools flac=flac faad=faad
 
 build:
 	@command -v $(GO) >/dev/null || { echo "Go 1.26+ is required (https://go.dev/dl)"; exit 1; }
