@@ -3,7 +3,10 @@ package jobs
 import (
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
+	"os"
 	"runtime"
+	"strings"
 	"time"
 )
 
@@ -13,15 +16,34 @@ type Config struct {
 	// and tmp/ directories live in it. One manager (one process) at a time
 	// may use it. It is created if it does not exist; an existing one must
 	// be empty (dotfiles and lost+found aside) or a data directory already
-	// (see New). Required.
+	// (see New). With a shared Store it holds this node's temporary files
+	// only. Required.
 	Dir string
+	// Store is where the job records and the queue are kept. "" (the
+	// default) is the embedded store, a bbolt file in Dir, owned by this
+	// manager alone. A PostgreSQL URL (postgres://… or postgresql://…) is
+	// a store shared by every manager (node) given the same URL: River
+	// (github.com/riverqueue/river) dispatches the jobs to the nodes'
+	// workers, and any node answers for any job (see the package doc,
+	// Storage). New applies the schema (Migrate). A shared store needs
+	// shared Blobs: Blobs must be set (an S3 bucket), else New fails with
+	// ErrInvalidRequest.
+	Store string
+	// Node names this manager in the logs and in a shared store's
+	// heartbeats. Defaults to the host name, the process id and a random
+	// suffix.
+	Node string
 	// Workers is how many jobs run at once: the number of runners, the
-	// goroutines that claim queued jobs and extract them one at a time.
-	// Defaults to runtime.NumCPU().
+	// goroutines that claim queued jobs and extract them one at a time (with
+	// a shared Store, River's workers for this node). Defaults to
+	// runtime.NumCPU(). NoWorkers, with a shared Store only, runs no job
+	// here: the manager takes submissions and answers for the jobs that
+	// other nodes run (an API-only node).
 	Workers int
 	// QueueSize is the most jobs that may wait (not counting running ones).
 	// A submission beyond it fails with ErrQueueFull and nothing is stored.
-	// Defaults to 100.
+	// With a shared Store the bound is global: the jobs queued on every
+	// node count. Defaults to 100.
 	QueueSize int
 	// MinFreeBytes is the space kept free on the data directory's file
 	// system: a submission whose input (as far as its size is known) would
@@ -52,7 +74,9 @@ type Config struct {
 	// and downloaded to Dir's tmp/ to be extracted, and results are put
 	// there once extracted. The blobs belong to this manager as the data
 	// directory does: at start it deletes the inputs and results no job of
-	// its own needs, so managers must not share a bucket prefix.
+	// its own needs, so managers on embedded stores must not share a
+	// bucket prefix; the nodes of a shared Store do (they delete only old
+	// blobs no job refers to), and need to.
 	Blobs Blobs
 	// Fetcher downloads the inputs of URL jobs. Without one, SubmitURL
 	// fails with ErrInvalidRequest.
@@ -66,7 +90,17 @@ type Config struct {
 	Now func() time.Time
 	// Logger receives the manager's log. Defaults to discarding it.
 	Logger *slog.Logger
+
+	// With a shared Store: how often this node says it is alive (and looks
+	// for dead nodes), and how long a silent node has before it is dead.
+	// Defaults to defaultHeartbeat and defaultDeadAfter; tests shorten them.
+	heartbeat time.Duration
+	deadAfter time.Duration
 }
+
+// NoWorkers as Config.Workers: the manager runs no jobs (with a shared
+// Store only).
+const NoWorkers = -1
 
 // Defaults.
 const (
@@ -83,14 +117,42 @@ const (
 	jobTimeoutStep  = 30 * time.Second
 	jobTimeoutBytes = 100_000_000
 	maxJobTimeout   = 30 * time.Minute
+
+	// A node of a shared store writes its heartbeat every defaultHeartbeat
+	// and is dead after defaultDeadAfter without one: its jobs run again
+	// elsewhere within about deadAfter + heartbeat, whatever their timeout.
+	defaultHeartbeat = 5 * time.Second
+	defaultDeadAfter = 20 * time.Second
 )
+
+// shared reports whether Store names a shared (PostgreSQL) store.
+func (c Config) shared() bool {
+	return strings.HasPrefix(c.Store, "postgres://") || strings.HasPrefix(c.Store, "postgresql://")
+}
 
 func (c Config) withDefaults() (Config, error) {
 	if c.Dir == "" {
 		return c, fmt.Errorf("%w: Config.Dir is required", ErrInvalidRequest)
 	}
-	if c.Workers <= 0 {
+	switch {
+	case c.Store != "" && !c.shared():
+		return c, fmt.Errorf("%w: Config.Store: not a postgres:// URL", ErrInvalidRequest)
+	case c.shared() && c.Blobs == nil:
+		return c, fmt.Errorf("%w: a shared Store needs shared Blobs (Config.Blobs)", ErrInvalidRequest)
+	case c.Workers == NoWorkers && !c.shared():
+		return c, fmt.Errorf("%w: NoWorkers needs a shared Store", ErrInvalidRequest)
+	case c.Workers == 0 || (c.Workers < 0 && c.Workers != NoWorkers):
 		c.Workers = runtime.NumCPU()
+	}
+	if c.Node == "" {
+		host, _ := os.Hostname()
+		c.Node = fmt.Sprintf("%s-%d-%04x", host, os.Getpid(), rand.Uint32()&0xffff)
+	}
+	if c.heartbeat <= 0 {
+		c.heartbeat = defaultHeartbeat
+	}
+	if c.deadAfter <= 0 {
+		c.deadAfter = defaultDeadAfter
 	}
 	if c.Fetchers <= 0 {
 		c.Fetchers = DefaultFetchers

@@ -164,8 +164,11 @@ func TestCrashRecovery(t *testing.T) {
 	var poison string
 	c1.waitFor(t, "first child runs the poison job and finishes 3 jobs", func() bool {
 		c1.mu.Lock()
-		if len(c1.lines) > 0 && poison == "" {
-			poison = strings.TrimPrefix(c1.lines[0], "submitted ")
+		// The first submitted (its start may be said before it).
+		for _, l := range c1.lines {
+			if id, ok := strings.CutPrefix(l, "submitted "); ok && poison == "" {
+				poison = id
+			}
 		}
 		c1.mu.Unlock()
 		return poison != "" && c1.starts(poison) == 1 && len(c1.said("final")) >= 3 && len(c1.said("submitted")) == 21

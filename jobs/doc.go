@@ -109,13 +109,10 @@
 // package's types: a change to Request or extract.Options does not change
 // what is on disk, and records written by earlier versions keep loading.
 //
-// The store sits behind a narrow internal interface (enqueue, claim, update,
-// get, list, remove, ping, and claimNotices and nextNotice for
-// notifications) whose every call is one atomic durable step; it is the
-// seam for running many machines on one queue: a backend on an existing
-// distributed engine (for example a PostgreSQL table used as a queue with
-// leases, and results on shared storage) can replace the embedded one
-// without changing this package's API. No such backend exists yet.
+// The store sits behind a narrow internal interface (enqueue, update, get,
+// list, remove, ping, and claimNotices and nextNotice for notifications)
+// whose every call is one atomic durable step, and every backend passes the
+// same conformance suite.
 //
 // Inputs and results are blobs (Config.Blobs), apart from the records: by
 // default files of the data directory (NewDiskBlobs), else any store
@@ -125,8 +122,52 @@
 // the job is recorded succeeded; on a failure of either, nothing of the
 // job is left. The extraction reads and writes local files in the data
 // directory's tmp/ when the blobs are elsewhere. The package blobtest is
-// the conformance suite every Blobs passes. Like the store, the blobs
-// under one prefix belong to one manager: at start it deletes every input
-// and result no job of its own needs, so two managers must never share
-// them.
+// the conformance suite every Blobs passes. Like the embedded store, the
+// blobs under one prefix belong to one manager: at start it deletes every
+// input and result no job of its own needs, so two managers on embedded
+// stores must never share them (the nodes of a shared store do: see
+// below).
+//
+// # Many nodes: the PostgreSQL store
+//
+// With Config.Store set to a postgres:// URL, managers on many machines
+// (nodes) share one queue. Each job is a row of audex's own table
+// (audex_jobs: the same versioned record, plus the columns the queries
+// need), and River (github.com/riverqueue/river, in the same database)
+// dispatches it: a River job is inserted in the transaction that makes a
+// job runnable (submitted, fetched, re-queued), and the River worker that
+// gets it claims the row for this node, or does nothing when the row no
+// longer waits for that River job (a duplicate, or one River rescued late).
+// River's states are not the job's: extraction failures are final (the
+// River job is canceled), and only a node's death re-runs a job. URL jobs
+// are fetched by a River queue of their own (Config.Fetchers per node),
+// once. New and Migrate apply River's migrations and audex's schema.
+//
+// Any node answers for any job: Get, List, Wait, Changed, Cancel, Delete
+// and OpenResult behave as on the embedded store. The running node writes
+// the stage and progress to the job's row (every 250 ms while they change)
+// and every change is announced on a LISTEN/NOTIFY channel that wakes
+// Changed and Wait on all nodes. Cancel and Delete mark the row and cancel
+// the River job, which reaches the node running it at once; Delete returns
+// once that node's run has ended, and no result is left.
+//
+// Nodes write a heartbeat every 5 s; a node silent for 20 s is dead, and
+// another node settles its jobs as a crash would: re-queued (crash count
+// +1) or, at the second death, failed worker_crashed; a fetch it held starts
+// again elsewhere. So a dead node's job runs again within about 25 s,
+// whatever its timeout. The dead node's own attempt, should it come back,
+// can no longer record anything. Shutdown re-queues the jobs it interrupts
+// without counting a crash, as on the embedded store.
+//
+// The queue bound (Config.QueueSize) is global: a submission counts the
+// queued jobs of the whole cluster under a lock, so the bound holds
+// exactly. Reservations (Reserve, for uploads still arriving) are counted
+// by the node that holds them only: an upload a node reserved room for may
+// still be refused with ErrQueueFull when its job is stored, if uploads
+// through other nodes filled the queue meanwhile. Expiry runs on every node's Config.SweepInterval, one
+// node at a time (an advisory lock). A shared store needs shared blobs
+// (Config.Blobs, such as S3); Config.Dir then holds the node's temporary
+// files only. At start a node deletes only the blobs no job refers to that
+// are over an hour old: a younger one may be another node's, put just
+// before the record that refers to it commits.
 package jobs

@@ -61,6 +61,7 @@ func fdTargets() []string {
 //	ok             write "audio:<id>" to dst, report progress, succeed
 //	sleep <d>      wait d (or until ctx is done), then as ok
 //	block          wait until ctx is done or the gate opens (then as ok)
+//	half           report half the progress, then as block
 //	stubborn       ignore ctx: wait for the gate, then fail with ctx's error
 //	panic          panic
 //	crash          fail with ErrWorkerCrashed
@@ -119,7 +120,10 @@ func (f *fake) Extract(ctx context.Context, dst, src string, opts extract.Option
 		case <-ctx.Done():
 			return nil, canceled()
 		}
-	case "block":
+	case "half", "block":
+		if cmd == "half" && opts.Progress != nil {
+			opts.Progress(extract.Progress{Done: time.Second, Total: 2 * time.Second})
+		}
 		select {
 		case <-f.gate:
 		case <-ctx.Done():

@@ -38,6 +38,15 @@ type Manager struct {
 	sweepStop chan struct{}
 	sweepDone chan struct{}
 
+	// A shared store (shared.go): pg is nil with the embedded one. The
+	// node's background goroutines (heartbeat and reaper, progress reports,
+	// the listener) run until bgStop closes; hush silences the heartbeat
+	// (tests: a node that stops answering).
+	pg     *pgStore
+	bgStop chan struct{}
+	bg     sync.WaitGroup
+	hush   chan struct{}
+
 	// The fetch stage (fetch.go): its own pool, woken by fetchWake, ended
 	// by stopFetches. fetchMu serializes claims (lock order: fetchMu, then
 	// the store, then mu).
@@ -81,6 +90,10 @@ type Manager struct {
 // it takes with a .audex-jobs file and refuses, with ErrInvalidRequest, a
 // directory of other files, where its clean-up of orphaned files in
 // inputs/, results/ and tmp/ could delete files it did not create.
+//
+// With a shared Config.Store, New connects to it, applies its schema
+// (Migrate) and joins the nodes on it: its workers take jobs from River,
+// and it answers for every job whichever node runs it.
 func New(cfg Config) (*Manager, error) {
 	cfg, err := cfg.withDefaults()
 	if err != nil {
@@ -99,8 +112,16 @@ func New(cfg Config) (*Manager, error) {
 			return nil, fmt.Errorf("jobs: data directory: %w", err)
 		}
 	}
-	st, err := openBolt(filepath.Join(dir, storeFile))
+	m, err := makeManager(cfg, dir)
 	if err != nil {
+		return nil, err
+	}
+	var st store
+	if cfg.shared() {
+		if st, err = m.openShared(); err != nil {
+			return nil, err
+		}
+	} else if st, err = openBolt(filepath.Join(dir, storeFile)); err != nil {
 		return nil, err
 	}
 	if needMarker {
@@ -109,8 +130,7 @@ func New(cfg Config) (*Manager, error) {
 			return nil, err
 		}
 	}
-	m, err := newManager(cfg, dir, st)
-	if err != nil {
+	if err := m.start(st); err != nil {
 		st.close()
 		return nil, err
 	}
@@ -119,6 +139,17 @@ func New(cfg Config) (*Manager, error) {
 
 // newManager recovers st and starts the manager on it.
 func newManager(cfg Config, dir string, st store) (*Manager, error) {
+	m, err := makeManager(cfg, dir)
+	if err != nil {
+		return nil, err
+	}
+	if err := m.start(st); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+func makeManager(cfg Config, dir string) (*Manager, error) {
 	blobs := cfg.Blobs
 	if blobs == nil {
 		var err error
@@ -130,38 +161,57 @@ func newManager(cfg Config, dir string, st store) (*Manager, error) {
 		cfg:       cfg,
 		log:       cfg.Logger,
 		dir:       dir,
-		store:     &watchedStore{store: st},
 		blobs:     blobs,
 		link:      os.Link,
 		stop:      make(chan struct{}),
 		wake:      make(chan struct{}, 1),
 		sweepStop: make(chan struct{}),
 		sweepDone: make(chan struct{}),
+		bgStop:    make(chan struct{}),
+		hush:      make(chan struct{}),
 		runs:      map[string]*run{},
 		fetching:  map[string]context.CancelFunc{},
 		fetchWake: make(chan struct{}, 1),
 		changed:   make(chan struct{}),
 		done:      make(chan struct{}),
 	}
-	if err := m.recoverJobs(); err != nil {
-		return nil, err
-	}
 	m.runCtx, m.stopRuns = context.WithCancelCause(context.Background())
-	m.runners.Add(cfg.Workers)
-	for range cfg.Workers {
-		go m.runner()
-	}
 	m.fetchCtx, m.stopFetches = context.WithCancel(context.Background())
-	if cfg.Fetcher != nil {
-		m.fetchers.Add(cfg.Fetchers)
-		for range cfg.Fetchers {
-			go m.fetcher()
+	return m, nil
+}
+
+// start recovers st and starts the manager's goroutines on it: its own
+// runners and fetchers on a local queue, River's workers on a shared
+// store.
+func (m *Manager) start(st store) error {
+	m.store = &watchedStore{store: st}
+	if err := m.recoverJobs(); err != nil {
+		m.stopRuns(nil)
+		m.stopFetches()
+		return err
+	}
+	if m.pg != nil {
+		if err := m.startShared(); err != nil {
+			m.stopRuns(nil)
+			m.stopFetches()
+			return err
+		}
+	} else {
+		m.runners.Add(m.cfg.Workers)
+		for range m.cfg.Workers {
+			go m.runner()
+		}
+		if m.cfg.Fetcher != nil {
+			m.fetchers.Add(m.cfg.Fetchers)
+			for range m.cfg.Fetchers {
+				go m.fetcher()
+			}
 		}
 	}
 	go m.sweeper()
 	m.signal()
 	m.signalFetch()
-	return m, nil
+	return nil
 }
 
 // use runs fn while the store is open, else returns ErrClosed.
@@ -507,6 +557,9 @@ func (m *Manager) view(r *record, now time.Time) Job {
 		}
 	case StateRunning:
 		j.Stage = StageProbing
+		if r.stage != "" {
+			j.Stage, j.Progress = r.stage, r.progress // as its node reported them
+		}
 		m.mu.Lock()
 		if run := m.runs[r.ID]; run != nil {
 			j.Stage, j.Progress = run.status()
@@ -565,6 +618,9 @@ func (m *Manager) cancel(id string, now time.Time) (*record, error) {
 			m.deleteBlob(inputKey(id))
 			m.log.Info("job canceled", "job", id, "state", StateQueued)
 			m.notify()
+			if m.pg != nil {
+				m.cancelRiver(r.riverJob) // a fetch under way on another node
+			}
 		case StateRunning:
 			m.mu.Lock()
 			if run := m.runs[id]; run != nil {
@@ -572,10 +628,32 @@ func (m *Manager) cancel(id string, now time.Time) (*record, error) {
 				run.cancel(context.Canceled)
 			}
 			m.mu.Unlock()
+			if m.pg != nil {
+				// Whichever node runs it: the row says canceled (for the
+				// reaper, should that node die), and River cancels the
+				// work's context there.
+				riverJob, err := m.pg.requestCancel(id)
+				if err != nil {
+					return storeErr(err)
+				}
+				m.cancelRiver(riverJob)
+			}
 		}
 		return nil
 	})
 	return r, err
+}
+
+// cancelRiver cancels a River job (0: none), logging a failure.
+func (m *Manager) cancelRiver(riverJob int64) {
+	if riverJob == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), pgTimeout)
+	defer cancel()
+	if _, err := m.pg.river.JobCancel(ctx, riverJob); err != nil {
+		m.log.Error("canceling a river job failed", "river_job", riverJob, "err", err)
+	}
 }
 
 // Wait blocks until the job is final (or ctx is done, or the manager
@@ -626,6 +704,10 @@ func (m *Manager) Delete(id string) error {
 		m.mu.Unlock()
 		if run != nil {
 			<-run.done
+		} else if m.pg != nil {
+			if err := m.awaitEnd(id); err != nil {
+				return err
+			}
 		}
 	}
 	err = m.use(func() error { return storeErr(m.store.remove(id)) })
@@ -636,6 +718,32 @@ func (m *Manager) Delete(id string) error {
 	m.log.Info("job deleted", "job", id)
 	m.notify()
 	return nil
+}
+
+// awaitEnd waits until a job another node runs is no longer running (its
+// node concluded it, or the reaper did for a dead node).
+func (m *Manager) awaitEnd(id string) error {
+	for {
+		ch := m.Changed()
+		var r *record
+		err := m.use(func() error {
+			var err error
+			r, err = m.store.get(id)
+			return storeErr(err)
+		})
+		if errors.Is(err, ErrNotFound) || (err == nil && r.State != StateRunning) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		select {
+		case <-ch:
+		case <-time.After(time.Second): // a change the listener missed
+		case <-m.done:
+			return ErrClosed
+		}
+	}
 }
 
 func (m *Manager) removeFiles(id string) {
@@ -737,6 +845,9 @@ func (m *Manager) finish() error {
 		m.fetchers.Wait()
 		close(m.sweepStop)
 		<-m.sweepDone
+		if m.pg != nil {
+			m.stopShared()
+		}
 		m.life.Lock()
 		m.closed = true
 		m.finishErr = m.store.close()
@@ -800,7 +911,7 @@ type Stats struct {
 // Stats reports the manager's load. It reads the store: an error
 // (ErrUnavailable) means the store cannot be read.
 func (m *Manager) Stats() (Stats, error) {
-	s := Stats{Workers: m.cfg.Workers, QueueSize: m.cfg.QueueSize}
+	s := Stats{Workers: max(m.cfg.Workers, 0), QueueSize: m.cfg.QueueSize}
 	err := m.use(func() error {
 		var err error
 		s.Queued, err = m.store.queued()

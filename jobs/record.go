@@ -53,6 +53,14 @@ type record struct {
 
 	// position is the 1-based queue position the store computed on read.
 	position int
+	// What a shared store (pgStore) reads beside the stored record: the
+	// stage and progress of a running job as its node last reported them,
+	// whether a Cancel asked for its end, and the River job that dispatches
+	// it now (0: none).
+	stage           Stage
+	progress        float64
+	cancelRequested bool
+	riverJob        int64
 }
 
 func (r *record) refuse(what string) error {

@@ -121,7 +121,7 @@ func waitJob(t *testing.T, m *Manager, id string) Job {
 
 // flakyStore fails every write while broken is set.
 type flakyStore struct {
-	store
+	localQueue
 	broken atomic.Bool
 }
 
@@ -131,28 +131,28 @@ func (s *flakyStore) enqueue(r *record, max int) error {
 	if s.broken.Load() {
 		return errDiskGone
 	}
-	return s.store.enqueue(r, max)
+	return s.localQueue.enqueue(r, max)
 }
 
 func (s *flakyStore) update(id string, fn func(*record) error) (*record, error) {
 	if s.broken.Load() {
 		return nil, errDiskGone
 	}
-	return s.store.update(id, fn)
+	return s.localQueue.update(id, fn)
 }
 
 func (s *flakyStore) ping() error {
 	if s.broken.Load() {
 		return errDiskGone
 	}
-	return s.store.ping()
+	return s.localQueue.ping()
 }
 
 func (s *flakyStore) claim(now time.Time) (*record, error) {
 	if s.broken.Load() {
 		return nil, errDiskGone
 	}
-	return s.store.claim(now)
+	return s.localQueue.claim(now)
 }
 
 // TestStoreUnavailable: while the store cannot be written nothing is
@@ -167,7 +167,7 @@ func TestStoreUnavailable(t *testing.T) {
 	}
 	bolt, err := openBolt(filepath.Join(dir, storeFile))
 	require.NoError(t, err)
-	st := &flakyStore{store: bolt}
+	st := &flakyStore{localQueue: bolt}
 	cfg, err := b.cfg.withDefaults()
 	require.NoError(t, err)
 	m, err := newManager(cfg, dir, st)

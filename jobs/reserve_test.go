@@ -131,7 +131,7 @@ func TestFreeSpaceReserve(t *testing.T) {
 // watchedEnqueue records whether the manager held reservations off
 // (resMu) while the store recorded a job.
 type watchedEnqueue struct {
-	store
+	localQueue
 	m        *Manager
 	unlocked atomic.Int32 // enqueues that ran while a reservation could be made
 	calls    atomic.Int32
@@ -143,7 +143,7 @@ func (s *watchedEnqueue) enqueue(r *record, max int) error {
 		s.unlocked.Add(1)
 		s.m.resMu.Unlock()
 	}
-	return s.store.enqueue(r, max)
+	return s.localQueue.enqueue(r, max)
 }
 
 // A job is counted once: recording it and handing it its place in the queue
@@ -160,7 +160,7 @@ func TestPlaceHandedWithTheRecord(t *testing.T) {
 	}
 	bolt, err := openBolt(filepath.Join(dir, storeFile))
 	require.NoError(t, err)
-	st := &watchedEnqueue{store: bolt}
+	st := &watchedEnqueue{localQueue: bolt}
 	cfg, err := b.cfg.withDefaults()
 	require.NoError(t, err)
 	m, err := newManager(cfg, dir, st)

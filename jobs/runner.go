@@ -83,21 +83,28 @@ func (m *Manager) claim() (*run, error) {
 	if err != nil || rec == nil {
 		return nil, err
 	}
+	return m.begin(rec), nil
+}
+
+// begin registers the run of a job just claimed (rec, running), by a
+// runner or by a River worker; claimMu is held.
+func (m *Manager) begin(rec *record) *run {
 	ctx, cancel := context.WithCancelCause(m.runCtx)
 	r := &run{rec: rec, ctx: ctx, cancel: cancel, done: make(chan struct{})}
 	r.setStage(StageProbing)
 	m.mu.Lock()
 	m.runs[rec.ID] = r
 	m.mu.Unlock()
-	m.log.Info("job started", "job", rec.ID, "attempt", rec.Attempts)
+	m.log.Info("job started", "job", rec.ID, "attempt", rec.Attempts, "node", m.cfg.Node)
 	m.notify()
-	return r, nil
+	return r
 }
 
-// execute runs one attempt of a job and commits its outcome.
-func (m *Manager) execute(r *run) {
+// execute runs one attempt of a job and commits its outcome, which it
+// returns (nil when none was recorded: see conclude).
+func (m *Manager) execute(r *run) *record {
 	out, err := m.attempt(r)
-	m.conclude(r, out, err)
+	rec := m.conclude(r, out, err)
 	r.cancel(nil)
 	m.mu.Lock()
 	if m.runs[r.rec.ID] == r {
@@ -105,6 +112,7 @@ func (m *Manager) execute(r *run) {
 	}
 	m.mu.Unlock()
 	close(r.done)
+	return rec
 }
 
 // attempt runs a job whose input is stored (a URL job's was fetched
@@ -193,8 +201,11 @@ func (m *Manager) storeResult(ctx context.Context, id string, f extract.Format, 
 	return out, nil
 }
 
-// conclude commits the outcome of an attempt and cleans up after it.
-func (m *Manager) conclude(r *run, out *Output, err error) {
+// conclude commits the outcome of an attempt and cleans up after it. Only
+// the attempt the job is still in may commit: on a shared store a job
+// whose node was taken for dead has been re-queued (and perhaps started
+// again elsewhere) meanwhile, and this attempt's outcome is dropped.
+func (m *Manager) conclude(r *run, out *Output, err error) *record {
 	id := r.rec.ID
 	now := m.cfg.Now()
 	ret := m.retention(r.rec)
@@ -217,9 +228,27 @@ func (m *Manager) conclude(r *run, out *Output, err error) {
 		}
 		fn = func(rec *record) error { return rec.finish(now, StateFailed, e, ret) }
 	}
-	rec := m.commit(id, fn)
+	rec, cerr := m.commit(id, func(rec *record) error {
+		if rec.State != StateRunning || rec.Attempts != r.rec.Attempts {
+			return fmt.Errorf("%w: attempt %d is no longer the job's", errTransition, r.rec.Attempts)
+		}
+		return fn(rec)
+	})
+	switch {
+	case errors.Is(cerr, ErrNotFound):
+		// Deleted meanwhile (from another node): nothing of it stays.
+		m.deleteResults(id)
+		m.deleteBlob(inputKey(id))
+	case errors.Is(cerr, errTransition):
+		// Taken for dead: a result this attempt put shares its key with
+		// the job's other attempts; it goes only once no attempt may want
+		// it (the job ended without one).
+		if cur, err := m.store.get(id); err == nil && cur.State.Final() && cur.State != StateSucceeded {
+			m.deleteResults(id)
+		}
+	}
 	if rec == nil {
-		return
+		return nil
 	}
 	if rec.State != StateSucceeded {
 		m.deleteResults(id)
@@ -233,12 +262,13 @@ func (m *Manager) conclude(r *run, out *Output, err error) {
 	}
 	m.log.Info("job "+string(rec.State), args...)
 	m.notify()
+	return rec
 }
 
 // commit stores a run's outcome. While the store fails it retries, until
 // the manager is stopped hard; then the job stays running in the store and
-// the next start treats it as interrupted.
-func (m *Manager) commit(id string, fn func(*record) error) *record {
+// the next start (or a shared store's reaper) treats it as interrupted.
+func (m *Manager) commit(id string, fn func(*record) error) (*record, error) {
 	backoff := 50 * time.Millisecond
 	for {
 		m.claimMu.Lock()
@@ -247,9 +277,9 @@ func (m *Manager) commit(id string, fn func(*record) error) *record {
 			m.claimMu.Unlock()
 			if err != nil {
 				m.log.Error("recording a job's outcome failed", "job", id, "err", err)
-				return nil
+				return nil, err
 			}
-			return rec
+			return rec, nil
 		}
 		m.claimMu.Unlock()
 		m.log.Error("recording a job's outcome failed; retrying", "job", id, "err", err, "retry_in", backoff)

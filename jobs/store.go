@@ -17,28 +17,18 @@ import (
 // store keeps job records, the queue and the pending notifications. It is
 // the seam for scaling out: the Manager touches durable state only through
 // these methods, each of which is one atomic, durable step (a transaction
-// that is committed, and fsynced, before it returns). The embedded
-// implementation is boltStore. A backend shared by many machines (for
-// example a PostgreSQL table used as a queue with SELECT ... FOR UPDATE SKIP
-// LOCKED, plus inputs and results on shared storage) can implement the same
-// methods without any change to the Manager's public API; it would add
-// leases with heartbeats to claim so that a dead machine's jobs are
-// rescued, the job of recover in a single-owner store. Notifications are
-// leased already: claimNotices gives each due one to a single caller until
-// its claim runs out (one UPDATE ... WHERE eligible <= now ... SKIP LOCKED
-// RETURNING in SQL), and only that claim's holder may settle it. Every
-// backend runs the conformance suite, runStoreSuite (storesuite_test.go).
+// that is committed, and fsynced, before it returns). There are two
+// implementations: boltStore, the embedded one, which one process owns and
+// whose queue the Manager's own runners and fetchers take from
+// (localQueue); and pgStore, shared by many nodes, where River dispatches
+// the jobs (pgstore.go). Notifications are leased on both: claimNotices
+// gives each due one to a single caller until its claim runs out, and only
+// that claim's holder may settle it. Every backend runs the conformance
+// suite, runStoreSuite (storesuite_test.go).
 type store interface {
 	// enqueue adds a new queued record, assigning its Seq and position,
 	// unless maxQueued records are already queued (ErrQueueFull).
 	enqueue(r *record, maxQueued int) error
-	// claim starts the oldest queued record that has its input
-	// (record.start) and returns it, or nil when there is none.
-	claim(now time.Time) (*record, error)
-	// nextFetch returns the oldest queued URL record without its input
-	// (record.needsFetch) for which skip is false, or nil. It changes
-	// nothing: the fetch stage keeps its claims in memory.
-	nextFetch(skip func(id string) bool) (*record, error)
 	// update applies fn to the record and stores the result; an error from
 	// fn aborts the update and is returned. It keeps the queue in step with
 	// the record's state.
@@ -63,6 +53,20 @@ type store interface {
 	// eligible; zero when none is pending.
 	nextNotice() (time.Time, error)
 	close() error
+}
+
+// localQueue is a store whose queue the Manager's runners and fetchers
+// take from themselves (the embedded store; a shared one has River
+// dispatch instead).
+type localQueue interface {
+	store
+	// claim starts the oldest queued record that has its input
+	// (record.start) and returns it, or nil when there is none.
+	claim(now time.Time) (*record, error)
+	// nextFetch returns the oldest queued URL record without its input
+	// (record.needsFetch) for which skip is false, or nil. It changes
+	// nothing: the fetch stage keeps its claims in memory.
+	nextFetch(skip func(id string) bool) (*record, error)
 }
 
 var (
@@ -454,13 +458,15 @@ func (w *watchedStore) enqueue(r *record, maxQueued int) error {
 	return w.saw(w.store.enqueue(r, maxQueued))
 }
 
+// claim and nextFetch are localQueue's, for a Manager that dispatches
+// itself.
 func (w *watchedStore) claim(now time.Time) (*record, error) {
-	r, err := w.store.claim(now)
+	r, err := w.store.(localQueue).claim(now)
 	return r, w.saw(err)
 }
 
 func (w *watchedStore) nextFetch(skip func(id string) bool) (*record, error) {
-	r, err := w.store.nextFetch(skip)
+	r, err := w.store.(localQueue).nextFetch(skip)
 	return r, w.saw(err)
 }
 

@@ -10,14 +10,45 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
+// storeBackend is what the conformance suite needs of a backend.
+type storeBackend struct {
+	// open returns a new, empty store for one subtest; the suite closes it.
+	open func(t *testing.T) store
+	// claim starts the job that the backend's dispatch hands a runner
+	// next (nil: none), and fetch takes the URL job it hands a fetcher
+	// next: the embedded store's own queue (localQueue), or River's on a
+	// shared one.
+	claim func(t *testing.T, s store, now time.Time) *record
+	fetch func(t *testing.T, s store) *record
+}
+
+// localBackend is the dispatch of a store with a local queue: the
+// Manager's runners claim from it, its fetchers look for the next fetch.
+func localBackend(open func(t *testing.T) store) storeBackend {
+	return storeBackend{
+		open: open,
+		claim: func(t *testing.T, s store, now time.Time) *record {
+			r, err := s.(localQueue).claim(now)
+			require.NoError(t, err)
+			return r
+		},
+		fetch: func(t *testing.T, s store) *record {
+			r, err := s.(localQueue).nextFetch(func(string) bool { return false })
+			require.NoError(t, err)
+			return r
+		},
+	}
+}
+
 // runStoreSuite is the conformance suite of the store seam: every backend
-// (the embedded bbolt file now, a shared database next) runs the same
-// tests, so that the Manager cannot tell them apart. open returns a new,
-// empty store for one subtest; the suite closes it.
-func runStoreSuite(t *testing.T, open func(t *testing.T) store) {
+// (the embedded bbolt file, the shared PostgreSQL database) runs the same
+// tests, so that the Manager cannot tell them apart. Where dispatch
+// differs (the Manager's own runners on a local queue, River on a shared
+// store), be says how a job is handed out.
+func runStoreSuite(t *testing.T, be storeBackend) {
 	t0 := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	fresh := func(t *testing.T) store {
-		s := open(t)
+		s := be.open(t)
 		t.Cleanup(func() { assert.NoError(t, s.close()) })
 		return s
 	}
@@ -72,35 +103,31 @@ func runStoreSuite(t *testing.T, open func(t *testing.T) store) {
 		url := add(t, s, Request{URL: "http://a/x"}, 10)
 		file := add(t, s, Request{}, 10)
 		now := t0.Add(time.Minute)
-		r, err := s.claim(now)
-		require.NoError(t, err)
+		r := be.claim(t, s, now)
 		require.NotNil(t, r)
 		assert.Equal(t, file.ID, r.ID, "the URL job ahead has no input yet")
 		assert.Equal(t, StateRunning, r.State)
 		assert.Equal(t, 1, r.Attempts)
 		assert.Equal(t, now, r.StartedAt.UTC())
 		assert.Equal(t, 1, queued(t, s))
-		r, err = s.claim(now)
-		require.NoError(t, err)
-		assert.Nil(t, r, "only a job without input is queued")
+		assert.Nil(t, be.claim(t, s, now), "only a job without input is queued")
 
-		f, err := s.nextFetch(func(string) bool { return false })
-		require.NoError(t, err)
+		if q, ok := s.(localQueue); ok {
+			f, err := q.nextFetch(func(id string) bool { return id == url.ID })
+			require.NoError(t, err)
+			assert.Nil(t, f, "a job being fetched is skipped")
+		}
+		f := be.fetch(t, s)
 		require.NotNil(t, f)
 		assert.Equal(t, url.ID, f.ID)
 		assert.Equal(t, 1, f.position)
-		f, err = s.nextFetch(func(id string) bool { return id == url.ID })
-		require.NoError(t, err)
-		assert.Nil(t, f, "a job being fetched is skipped")
-		assert.Equal(t, 1, queued(t, s), "nextFetch changes nothing")
+		assert.Equal(t, StateQueued, f.State)
+		assert.Equal(t, 1, queued(t, s), "a fetch leaves its job queued")
 
-		_, err = s.update(url.ID, func(r *record) error { return r.setInput(42) })
+		_, err := s.update(url.ID, func(r *record) error { return r.setInput(42) })
 		require.NoError(t, err)
-		f, err = s.nextFetch(func(string) bool { return false })
-		require.NoError(t, err)
-		assert.Nil(t, f)
-		r, err = s.claim(now)
-		require.NoError(t, err)
+		assert.Nil(t, be.fetch(t, s))
+		r = be.claim(t, s, now)
 		require.NotNil(t, r)
 		assert.Equal(t, url.ID, r.ID)
 		assert.Equal(t, int64(42), r.InputBytes)
@@ -111,13 +138,13 @@ func runStoreSuite(t *testing.T, open func(t *testing.T) store) {
 		t.Parallel()
 		s := fresh(t)
 		a, b, c := add(t, s, Request{}, 10), add(t, s, Request{}, 10), add(t, s, Request{}, 10)
-		r, err := s.claim(t0)
-		require.NoError(t, err)
+		r := be.claim(t, s, t0)
+		require.NotNil(t, r)
 		require.Equal(t, a.ID, r.ID)
 		assert.Equal(t, 1, position(t, s, b.ID))
 
 		// Back to the queue: ahead of the later ones, in Seq order.
-		r, err = s.update(a.ID, (*record).requeue)
+		r, err := s.update(a.ID, (*record).requeue)
 		require.NoError(t, err)
 		assert.Equal(t, StateQueued, r.State)
 		assert.Equal(t, 1, r.position)
@@ -237,9 +264,9 @@ func runStoreSuite(t *testing.T, open func(t *testing.T) store) {
 // TestBoltStore runs the store conformance suite on the embedded store.
 func TestBoltStore(t *testing.T) {
 	t.Parallel()
-	runStoreSuite(t, func(t *testing.T) store {
+	runStoreSuite(t, localBackend(func(t *testing.T) store {
 		s, err := openBolt(filepath.Join(t.TempDir(), storeFile))
 		require.NoError(t, err)
 		return s
-	})
+	}))
 }

@@ -9,39 +9,18 @@ import (
 
 // recoverJobs runs before the runners start: it settles the jobs that were
 // running when the previous process died and removes every file no live
-// job needs.
+// job needs. On a shared store the previous process is the one that ran
+// under this node's name (the reaper settles other nodes' jobs), and only
+// blobs older than sharedOrphanAge count as orphans.
 func (m *Manager) recoverJobs() error {
-	now := m.cfg.Now()
+	if m.pg != nil {
+		m.reap(m.cfg.Node)
+	} else if err := m.settleLocal(); err != nil {
+		return err
+	}
 	rs, err := m.store.list()
 	if err != nil {
 		return storeErr(err)
-	}
-	for i, r := range rs {
-		if r.State != StateRunning {
-			continue
-		}
-		rec, err := m.store.update(r.ID, func(rec *record) error {
-			return rec.crashed(now, m.retention(rec), "the process died while the job was running")
-		})
-		if err != nil {
-			return storeErr(err)
-		}
-		m.log.Warn("recovered a job interrupted by a crash", "job", r.ID, "state", rec.State, "attempts", rec.Attempts)
-		rs[i] = rec
-	}
-	// One process owns the store: a claim on a notification is a claim of
-	// the process that died. Release it rather than wait for it to run out.
-	// (A store shared by many processes would leave claims to run out.)
-	for i, r := range rs {
-		if r.Notice == nil || r.Notice.State != NotificationPending || r.Notice.Claim == "" {
-			continue
-		}
-		rec, err := m.store.update(r.ID, func(rec *record) error { return rec.releaseNotice("") })
-		if err != nil {
-			return storeErr(err)
-		}
-		m.log.Warn("recovered a notification attempt interrupted by a crash", "job", r.ID, "notification", r.Notice.ID)
-		rs[i] = rec
 	}
 	live := map[string]bool{} // blob keys of live jobs
 	queued := 0
@@ -50,6 +29,8 @@ func (m *Manager) recoverJobs() error {
 		case r.State == StateQueued:
 			live[inputKey(r.ID)] = true
 			queued++
+		case r.State == StateRunning: // on another node
+			live[inputKey(r.ID)] = true
 		case r.State == StateSucceeded && r.Result != nil:
 			live[resultKey(r.ID, resultName(r.Result.Format))] = true
 		}
@@ -64,7 +45,12 @@ func (m *Manager) recoverJobs() error {
 		removed++
 	}
 	// One process owns the blobs as it owns the store: every blob no live
-	// job needs is an orphan (a partial result, a deleted job's input).
+	// job needs is an orphan (a partial result, a deleted job's input). On
+	// a shared store, only an old one is: see sharedOrphanAge.
+	var minAge time.Duration
+	if m.pg != nil {
+		minAge = sharedOrphanAge
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), blobTimeout)
 	defer cancel()
 	for _, prefix := range []string{inputsDir + "/", resultsDir + "/"} {
@@ -74,7 +60,7 @@ func (m *Manager) recoverJobs() error {
 			continue
 		}
 		for _, b := range bs {
-			if live[b.Key] {
+			if live[b.Key] || time.Since(b.ModTime) < minAge {
 				continue
 			}
 			if err := m.blobs.Delete(ctx, b.Key); err != nil {
@@ -88,6 +74,42 @@ func (m *Manager) recoverJobs() error {
 		removed += p.pruneEmpty(resultsDir)
 	}
 	m.log.Info("job manager started", "jobs", len(rs), "queued", queued, "orphans_removed", removed)
+	return nil
+}
+
+// settleLocal settles what a previous process that owned the embedded
+// store left in flight: its running jobs crashed, its claims on
+// notifications are released.
+func (m *Manager) settleLocal() error {
+	now := m.cfg.Now()
+	rs, err := m.store.list()
+	if err != nil {
+		return storeErr(err)
+	}
+	for _, r := range rs {
+		if r.State != StateRunning {
+			continue
+		}
+		rec, err := m.store.update(r.ID, func(rec *record) error {
+			return rec.crashed(now, m.retention(rec), "the process died while the job was running")
+		})
+		if err != nil {
+			return storeErr(err)
+		}
+		m.log.Warn("recovered a job interrupted by a crash", "job", r.ID, "state", rec.State, "attempts", rec.Attempts)
+	}
+	// One process owns the store: a claim on a notification is a claim of
+	// the process that died. Release it rather than wait for it to run out.
+	// (On a shared store claims run out.)
+	for _, r := range rs {
+		if r.Notice == nil || r.Notice.State != NotificationPending || r.Notice.Claim == "" {
+			continue
+		}
+		if _, err := m.store.update(r.ID, func(rec *record) error { return rec.releaseNotice("") }); err != nil {
+			return storeErr(err)
+		}
+		m.log.Warn("recovered a notification attempt interrupted by a crash", "job", r.ID, "notification", r.Notice.ID)
+	}
 	return nil
 }
 
@@ -105,9 +127,24 @@ func (m *Manager) sweeper() {
 		case <-m.sweepStop:
 			return
 		case <-t.C:
-			m.sweep()
+			m.sweepTurn()
 		}
 	}
+}
+
+// sweepTurn sweeps, and reports whether it did: on a shared store one node
+// sweeps at a time (a PostgreSQL advisory lock), and the others skip their
+// turn.
+func (m *Manager) sweepTurn() bool {
+	if m.pg == nil {
+		m.sweep()
+		return true
+	}
+	swept, err := m.pg.alone(lockSweep, m.sweep)
+	if err != nil {
+		m.log.Error("sweep: taking the sweep lock failed", "err", err)
+	}
+	return swept
 }
 
 // sweep deletes the files of expired results and forgets records past their
