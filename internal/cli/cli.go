@@ -49,7 +49,7 @@ var commands []*command
 
 func init() {
 	commands = []*command{
-		extractCmd, probeCmd, serveCmd, submitCmd, statusCmd, fetchCmd, cancelCmd, benchCmd, isolateCmd,
+		extractCmd, probeCmd, serveCmd, workCmd, migrateCmd, submitCmd, statusCmd, fetchCmd, cancelCmd, benchCmd, isolateCmd,
 	}
 }
 

@@ -1,7 +1,8 @@
-// Package cli is the audex command line: extract, probe, serve, submit,
-// status, fetch, cancel and bench (and the hidden isolate mode). [Main] takes the
-// arguments, standard streams and a context and returns the exit code, so
-// cmd/audex stays a few lines and every command is tested in-process.
+// Package cli is the audex command line: extract, probe, serve, work,
+// migrate, submit, status, fetch, cancel and bench (and the hidden isolate
+// mode). [Main] takes the arguments, standard streams and a context and
+// returns the exit code, so cmd/audex stays a few lines and every command is
+// tested in-process.
 //
 // Conventions: flags may come before or after the positional arguments; each
 // command has --help with examples; a wrong command line prints one line to
