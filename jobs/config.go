@@ -31,7 +31,9 @@ type Config struct {
 	Store string
 	// Node names this manager in the logs and in a shared store's
 	// heartbeats. Defaults to the host name, the process id and a random
-	// suffix.
+	// suffix. A name set here must be unique among the live nodes: at
+	// start a node settles the jobs held under its name as its previous
+	// process's (re-queued as after a crash).
 	Node string
 	// Workers is how many jobs run at once: the number of runners, the
 	// goroutines that claim queued jobs and extract them one at a time (with

@@ -658,7 +658,9 @@ func (m *Manager) cancelRiver(riverJob int64) {
 
 // Wait blocks until the job is final (or ctx is done, or the manager
 // closes) and returns it. When it returns a final job, the runner that ran
-// it is done with it: its input and temporary files are gone.
+// it is done with it: its input and temporary files are gone. (With a
+// shared store, for a job another node ran, Wait returns at the commit of
+// its outcome; the node deletes the input just after.)
 func (m *Manager) Wait(ctx context.Context, id string) (Job, error) {
 	for {
 		ch := m.Changed()

@@ -117,6 +117,11 @@ func (r *record) finish(now time.Time, state State, e *Error, retention time.Dur
 	return nil
 }
 
+// cancelRunning ends a running job that Cancel or Delete stopped.
+func (r *record) cancelRunning(now time.Time, retention time.Duration) error {
+	return r.finish(now, StateCanceled, &Error{Code: CodeCanceled, Message: "canceled while running"}, retention)
+}
+
 func (r *record) cancelQueued(now time.Time, retention time.Duration) error {
 	if r.State != StateQueued {
 		return r.refuse("cancel")

@@ -214,9 +214,7 @@ func (m *Manager) conclude(r *run, out *Output, err error) *record {
 	case err == nil:
 		fn = func(rec *record) error { return rec.succeed(now, out, ret) }
 	case r.userCanceled.Load():
-		fn = func(rec *record) error {
-			return rec.finish(now, StateCanceled, &Error{Code: CodeCanceled, Message: "canceled while running"}, ret)
-		}
+		fn = func(rec *record) error { return rec.cancelRunning(now, ret) }
 	case errors.Is(context.Cause(r.ctx), errShutdown):
 		fn = (*record).requeue
 	case errors.Is(err, ErrWorkerCrashed):
@@ -229,8 +227,12 @@ func (m *Manager) conclude(r *run, out *Output, err error) *record {
 		fn = func(rec *record) error { return rec.finish(now, StateFailed, e, ret) }
 	}
 	rec, cerr := m.commit(id, func(rec *record) error {
-		if rec.State != StateRunning || rec.Attempts != r.rec.Attempts {
+		switch {
+		case rec.State != StateRunning || rec.Attempts != r.rec.Attempts:
 			return fmt.Errorf("%w: attempt %d is no longer the job's", errTransition, r.rec.Attempts)
+		case err != nil && rec.cancelRequested:
+			// Canceled from another node: whatever stopped the run.
+			return rec.cancelRunning(now, ret)
 		}
 		return fn(rec)
 	})

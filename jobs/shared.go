@@ -259,7 +259,7 @@ func (m *Manager) reap(self string) {
 				}
 				switch {
 				case rec.State == StateRunning && rec.cancelRequested:
-					return rec.finish(now, StateCanceled, &Error{Code: CodeCanceled, Message: "canceled while running"}, m.retention(rec))
+					return rec.cancelRunning(now, m.retention(rec))
 				case rec.State == StateRunning:
 					return rec.crashed(now, m.retention(rec), why)
 				}

@@ -394,3 +394,39 @@ func TestSharedFetch(t *testing.T) {
 	assert.Equal(t, StateSucceeded, j.State)
 	assert.Equal(t, 1, work.fx.callsOf(j.ID))
 }
+
+// TestMigrate: Migrate is idempotent and safe from many nodes at once;
+// it refuses what is not a postgres:// URL.
+func TestMigrate(t *testing.T) {
+	t.Parallel()
+	url := testsvc.StartPostgres(t).NewDatabase(t)
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	for range 3 {
+		wg.Go(func() { assert.NoError(t, Migrate(ctx, url)) })
+	}
+	wg.Wait()
+	require.NoError(t, Migrate(ctx, url))
+	require.ErrorIs(t, Migrate(ctx, "sqlite:///x"), ErrInvalidRequest)
+}
+
+// TestSharedStoreDown: while the database is unreachable a submission is
+// refused with ErrUnavailable and leaves no input behind, and the node is
+// not ready.
+func TestSharedStoreDown(t *testing.T) {
+	t.Parallel()
+	pg := testsvc.StartPostgres(t)
+	blobs, err := NewDiskBlobs(t.TempDir())
+	require.NoError(t, err)
+	m, err := New(Config{Dir: t.TempDir(), Store: pg.NewDatabase(t), Blobs: blobs, Workers: NoWorkers})
+	require.NoError(t, err)
+	defer m.Close()
+	require.NoError(t, m.Ready())
+	pg.Stop()
+	_, err = m.SubmitReader(context.Background(), strings.NewReader("ok"), Request{})
+	require.ErrorIs(t, err, ErrUnavailable)
+	bs, err := blobs.List(context.Background(), inputsDir+"/")
+	require.NoError(t, err)
+	assert.Empty(t, bs, "no input without its job")
+	assert.ErrorIs(t, m.Ready(), ErrUnavailable)
+}
