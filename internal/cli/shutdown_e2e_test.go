@@ -2,10 +2,8 @@ package cli
 
 import (
 	"bufio"
-	"bytes"
 	"encoding/json"
 	"io"
-	"mime/multipart"
 	"net/http"
 	"os"
 	"os/exec"
@@ -24,10 +22,10 @@ import (
 	"github.com/audex/audex/internal/testmedia"
 )
 
-// served is a running `audex serve` and its JSON log.
+// served is a running `audex serve` (or `audex work`) and its JSON log.
 type served struct {
 	cmd  *exec.Cmd
-	url  string
+	url  string // "" for a work node
 	mu   sync.Mutex
 	log  []string
 	done chan struct{} // stderr is closed
@@ -36,18 +34,27 @@ type served struct {
 // serve starts the binary on a loopback port with five workers, a short
 // drain timeout and no grace period (unless flags say otherwise), on data
 // directory dir.
-func serve(t *testing.T, dir string, flags ...string) *served {
+func serve(t testing.TB, dir string, flags ...string) *served {
 	t.Helper()
 	return serveEnv(t, dir, nil, flags...)
 }
 
 // serveEnv is serve with variables added to its environment.
-func serveEnv(t *testing.T, dir string, env []string, flags ...string) *served {
+func serveEnv(t testing.TB, dir string, env []string, flags ...string) *served {
 	t.Helper()
 	args := append([]string{"serve", "--addr", "127.0.0.1:0", "--data-dir", dir,
 		"--workers", "5", "--queue", "100", "--drain-timeout", "100ms", "--shutdown-grace", "0"}, flags...)
+	return startLogged(t, append([]string{"AUDEX_TOKEN=s3cret"}, env...), "serving", args...)
+}
+
+// startLogged starts the binary with args and variables added to its
+// environment, and returns once it has logged the line with message ready
+// (its "addr" field, if any, is the server's address). The process is
+// killed when t ends if it is still running.
+func startLogged(t testing.TB, env []string, ready string, args ...string) *served {
+	t.Helper()
 	cmd := exec.Command(audexBinary(t), args...)
-	cmd.Env = append(append(os.Environ(), "AUDEX_TOKEN=s3cret"), env...)
+	cmd.Env = append(os.Environ(), env...)
 	stderr, err := cmd.StderrPipe()
 	require.NoError(t, err)
 	require.NoError(t, cmd.Start())
@@ -63,22 +70,30 @@ func serveEnv(t *testing.T, dir string, env []string, flags ...string) *served {
 	go func() {
 		defer close(s.done)
 		sc := bufio.NewScanner(stderr)
+		sc.Buffer(nil, 1<<20)
 		for sc.Scan() {
 			s.mu.Lock()
 			s.log = append(s.log, sc.Text())
 			s.mu.Unlock()
 			var line struct{ Msg, Addr string }
-			if json.Unmarshal(sc.Bytes(), &line) == nil && line.Msg == "serving" {
-				addr <- line.Addr
+			if json.Unmarshal(sc.Bytes(), &line) == nil && line.Msg == ready {
+				select {
+				case addr <- line.Addr:
+				default:
+				}
 			}
 		}
 		io.Copy(io.Discard, stderr)
 	}()
 	select {
 	case a := <-addr:
-		s.url = "http://" + a
-	case <-time.After(30 * time.Second):
-		t.Fatalf("audex serve did not start:\n%s", s.logText())
+		if a != "" {
+			s.url = "http://" + a
+		}
+	case <-s.done:
+		t.Fatalf("audex %s exited before it was ready:\n%s", args[0], s.logText())
+	case <-time.After(60 * time.Second):
+		t.Fatalf("audex %s did not start:\n%s", args[0], s.logText())
 	}
 	return s
 }
@@ -105,34 +120,16 @@ func (s *served) succeeded() map[string]int {
 
 // submit uploads the file at path for its whole audio as MP3; it returns
 // the status code and the job id (or the error).
-func (s *served) submit(t *testing.T, c *http.Client, path string) (int, string) {
+func (s *served) submit(t testing.TB, c *http.Client, path string) (int, string) {
 	t.Helper()
-	var body bytes.Buffer
-	mw := multipart.NewWriter(&body)
-	fw, err := mw.CreateFormFile("video", filepath.Base(path))
-	require.NoError(t, err)
-	b, err := os.ReadFile(path)
-	require.NoError(t, err)
-	fw.Write(b)
-	mw.WriteField("full_audio", "true")
-	require.NoError(t, mw.Close())
-	req, err := http.NewRequest(http.MethodPost, s.url+"/job/extract/video/audio/file", &body)
-	require.NoError(t, err)
-	req.Header.Set("Content-Type", mw.FormDataContentType())
-	req.Header.Set(httpapi.TokenHeader, "s3cret")
-	resp, err := c.Do(req)
-	if err != nil {
-		return 0, err.Error()
+	a := newUpload(t, path).submit(c, s)
+	if a.err != nil {
+		return 0, a.err.Error()
 	}
-	defer resp.Body.Close()
-	var v struct {
-		JobID string `json:"job_id"`
-	}
-	json.NewDecoder(resp.Body).Decode(&v)
-	return resp.StatusCode, v.JobID
+	return a.code, a.id
 }
 
-func (s *served) status(t *testing.T, c *http.Client, id string) map[string]any {
+func (s *served) status(t testing.TB, c *http.Client, id string) map[string]any {
 	t.Helper()
 	req, err := http.NewRequest(http.MethodGet, s.url+"/job/extract/video/audio/status/"+id, nil)
 	require.NoError(t, err)
@@ -157,7 +154,7 @@ func (s *served) wait(t *testing.T) {
 	select {
 	case <-s.done:
 	case <-time.After(30 * time.Second):
-		t.Fatalf("audex serve did not exit after SIGTERM:\n%s", s.logText())
+		t.Fatalf("audex did not exit after SIGTERM:\n%s", s.logText())
 	}
 	require.NoError(t, s.cmd.Wait(), "exit status; log:\n%s", s.logText())
 }
