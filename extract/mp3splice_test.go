@@ -389,14 +389,19 @@ func TestMP3Join(t *testing.T) {
 // without a word to its exact length, and each segment's audio, but for
 // the two frames after the splice, which overlap the other segment's,
 // decodes to what the segment decodes to alone: the bumps change nothing
-// but the frames' sizes.
+// but the frames' sizes. Each case once more with CRC-protected frames,
+// whose CRCs the joiner recomputes (FFmpeg's decoder checks them).
 func TestMP3JoinSplice(t *testing.T) {
 	t.Parallel()
 	for _, c := range mp3Configs() {
-		for _, room := range []bool{false, true} {
-			name := c.String() + "-no-room"
-			if room {
-				name = c.String() + "-room"
+		for _, v := range []struct{ room, crc bool }{{false, false}, {true, false}, {false, true}, {true, true}} {
+			room := v.room
+			name := c.String() + map[bool]string{false: "-no-room", true: "-room"}[room] + map[bool]string{false: "", true: "-crc"}[v.crc]
+			encode := func(t *testing.T, c mp3Config, pcm []int16) [][]byte {
+				if v.crc {
+					return protect(t, lameEncode(t, c, pcm))
+				}
+				return lameEncode(t, c, pcm)
 			}
 			t.Run(name, func(t *testing.T) {
 				t.Parallel()
@@ -405,23 +410,23 @@ func TestMP3JoinSplice(t *testing.T) {
 				for i := range quiet {
 					quiet[i] = int16(300 * math.Sin(2*math.Pi*440*float64(i/ch)/float64(c.rate)))
 				}
-				type encode struct {
+				type source struct {
 					c   mp3Config
 					pcm []int16
 				}
-				encodes := []encode{{c, quiet}}
+				sources := []source{{c, quiet}}
 				if !room {
-					encodes = nil
+					sources = nil
 					for _, kbps := range []int{128, 64, 32} {
 						for _, pcm := range [][]int16{clicksPCM(c.rate, ch), noisePCM(ch, c.rate, 1)} {
-							encodes = append(encodes, encode{mp3Config{c.rate, ch, false, kbps}, pcm})
+							sources = append(sources, source{mp3Config{c.rate, ch, false, kbps}, pcm})
 						}
 					}
 				}
 				var prev [][]byte
 				k, free := -1, 0
-				for _, e := range encodes {
-					frames := lameEncode(t, e.c, e.pcm)
+				for _, e := range sources {
+					frames := encode(t, e.c, e.pcm)
 					joined, _ := joinMP3(t, []mp3Seg{{frames, 0}})
 					l := mustLayout(t, joined)
 					for i := 3; i < len(l)-3; i++ {
@@ -437,7 +442,7 @@ func TestMP3JoinSplice(t *testing.T) {
 				var next [][]byte
 				skip, wants := 0, math.MinInt
 				for _, loud := range [][]int16{noisePCM(ch, c.rate/2, 2), clicksPCM(c.rate, ch)[:c.rate/2*ch]} {
-					frames := lameEncode(t, c, append(slices.Clone(quiet[:c.rate/2*ch]), loud...))
+					frames := encode(t, c, append(slices.Clone(quiet[:c.rate/2*ch]), loud...))
 					l := mustLayout(t, frames)
 					for i := c.rate / 2 / spf; i < len(frames)-4; i++ {
 						h, _ := parseMP3Head(frames[i])
@@ -497,4 +502,154 @@ func mustLayout(t *testing.T, frames [][]byte) []mp3Laying {
 	l, err := mp3Layout(frames)
 	require.NoError(t, err)
 	return l
+}
+
+// protect is frames made CRC-protected (the protection bit cleared, a CRC
+// after the header), laid out again by a joiner with the same main data,
+// for the CRC rows of TestMP3JoinSplice (FFmpeg's decoder checks the CRCs).
+func protect(t *testing.T, frames [][]byte) [][]byte {
+	t.Helper()
+	j := newMP3Joiner()
+	var out [][]byte
+	for i, l := range mustLayout(t, frames) {
+		h, _ := parseMP3Head(frames[i])
+		require.False(t, h.crc)
+		hdr := append(append([]byte{frames[i][0], frames[i][1] &^ 1, frames[i][2], frames[i][3]}, 0, 0), frames[i][4:4+h.sideLen()]...)
+		h.crc = true
+		require.NoError(t, j.lay(&mp3Laid{head: h, hdr: hdr, main: l.main, bitrate: h.bitrate, pad: h.pad}))
+		out = j.emit(out, false)
+	}
+	return j.emit(out, true)
+}
+
+// synthMP3 is an MPEG-1 stereo 44.1 kHz frame at bitrate index b whose
+// main data begins begin bytes back and is n bytes long (part2_3_length
+// spread over its four granule/channels), all its other bits zero.
+func synthMP3(b, begin, n int) []byte {
+	h := mp3Head{version: 3, rate: 44100, bitrate: b}
+	f := make([]byte, h.size(b, 0))
+	f[0], f[1], f[2], f[3] = 0xFF, 0xFB, byte(b)<<4, 0x00
+	side := f[4:]
+	h.setMainDataBegin(side, begin)
+	for k, bits := 0, n*8; k < 4; k++ {
+		part := min(bits, 4095)
+		bits -= part
+		for i := range 12 { // part2_3_length of granule/channel k
+			if part>>(11-i)&1 == 1 {
+				off := 20 + k*59 + i
+				side[off/8] |= 0x80 >> (off % 8)
+			}
+		}
+	}
+	return f
+}
+
+// TestMP3JoinErrors: what the joiner refuses, with a typed error naming the
+// segment and frame, and never a panic.
+func TestMP3JoinErrors(t *testing.T) {
+	t.Parallel()
+	real := lameEncode(t, mp3Config{44100, 1, false, 128}, musicPCM(44100, 1, 44100))
+	edit := func(i int, fn func(f []byte) []byte) [][]byte {
+		fs := slices.Clone(real)
+		fs[i] = fn(slices.Clone(fs[i]))
+		return fs
+	}
+	drained := func(n int) [][]byte { // 320 kb/s frames whose main data fills them: no room after
+		fs := make([][]byte, n)
+		for i := range fs {
+			fs[i] = synthMP3(14, 0, 1044-36)
+		}
+		return fs
+	}
+	firstDrawing := slices.IndexFunc(real[1:], func(f []byte) bool { return (int(f[4])<<1 | int(f[5]>>7)) > 0 }) + 1
+	require.Positive(t, firstDrawing)
+	for _, c := range []struct {
+		name           string
+		segs           []mp3Seg
+		segment, frame int
+		reason         string
+	}{
+		{"no sync", []mp3Seg{{edit(3, func(f []byte) []byte { f[0] = 0; return f }), 0}}, 0, 3, "no frame sync"},
+		{"layer II", []mp3Seg{{edit(0, func(f []byte) []byte { f[1] = 0xFD; return f }), 0}}, 0, 0, "not Layer III"},
+		{"reserved version", []mp3Seg{{edit(0, func(f []byte) []byte { f[1] = 0xEB; return f }), 0}}, 0, 0, "reserved MPEG version"},
+		{"free format", []mp3Seg{{edit(1, func(f []byte) []byte { f[2] &= 0x0F; return f }), 0}}, 0, 1, "free-format"},
+		{"bitrate index 15", []mp3Seg{{edit(1, func(f []byte) []byte { f[2] |= 0xF0; return f }), 0}}, 0, 1, "invalid bitrate"},
+		{"reserved sampling frequency", []mp3Seg{{edit(1, func(f []byte) []byte { f[2] |= 0x0C; return f }), 0}}, 0, 1, "reserved sampling"},
+		{"cut short", []mp3Seg{{edit(2, func(f []byte) []byte { return f[:len(f)-1] }), 0}}, 0, 2, "where the header says"},
+		{"two frames in one", []mp3Seg{{edit(2, func(f []byte) []byte { return append(f, real[3]...) }), 0}}, 0, 2, "where the header says"},
+		{"header only", []mp3Seg{{edit(0, func(f []byte) []byte { return f[:3] }), 0}}, 0, 0, "shorter than a header"},
+		{"skip beyond the frames", []mp3Seg{{real[:3], 4}}, 0, 0, "skip 4 of 3"},
+		{"negative skip", []mp3Seg{{real, -1}}, 0, 0, "skip -1"},
+		{"too little pre-roll", []mp3Seg{{real[:2], 0}, {real[firstDrawing:], 0}}, 1, 0, "before the segment's first frame"},
+		{"main data past its frame", []mp3Seg{{edit(4, func(f []byte) []byte { f[6], f[7] = f[6]|0x3F, f[7]|0xFC; return f }), 0}}, 0, 4, "past the frame's end"},
+		{"another sample rate", []mp3Seg{{real[:5], 0}, {lameEncode(t, mp3Config{48000, 1, false, 128}, musicPCM(48000, 1, 4800)), 0}}, 1, 0, "differs from the first frame's"},
+		{"no room even at 320 kb/s", []mp3Seg{{drained(12), 0}, {[][]byte{synthMP3(14, 0, 0), synthMP3(14, 511, 1008+511)}, 1}}, 1, 1, "fit nowhere"},
+	} {
+		j := newMP3Joiner()
+		var err error
+		for _, s := range c.segs {
+			if _, err = j.add(s.frames, s.skip); err != nil {
+				break
+			}
+		}
+		var fe *mp3FrameError
+		if assert.ErrorAs(t, err, &fe, c.name) {
+			assert.Equal(t, [2]int{c.segment, c.frame}, [2]int{fe.Segment, fe.Frame}, c.name)
+			assert.Contains(t, fe.Reason, c.reason, c.name)
+		}
+	}
+}
+
+// FuzzMP3Joiner: any bytes, cut into frames where headers say (and into
+// short garbage elsewhere), then into two segments with any skips: the
+// joiner returns a typed error or a stream with one frame per kept frame,
+// each with its main data, laid within reach and its own frame.
+func FuzzMP3Joiner(f *testing.F) {
+	f.Add([]byte{}, uint8(0), uint8(0), uint8(0))
+	f.Add(bytes.Repeat([]byte{0xFF, 0xFB, 0x90, 0xC0}, 200), uint8(1), uint8(0), uint8(1))
+	f.Add(append(synthMP3(14, 0, 1008), synthMP3(9, 300, 400)...), uint8(1), uint8(0), uint8(0))
+	f.Fuzz(func(t *testing.T, data []byte, cut, skip1, skip2 uint8) {
+		var frames [][]byte
+		for len(data) > 0 {
+			n := 1 + int(data[0])%48
+			if len(data) >= 4 {
+				if h, _ := parseMP3Head(data[:4]); h.rate != 0 { // a header: as long as it says
+					n = h.size(h.bitrate, h.pad)
+				}
+			}
+			n = min(n, len(data))
+			frames, data = append(frames, data[:n]), data[n:]
+		}
+		at := int(cut) % (len(frames) + 1)
+		segs := []mp3Seg{{frames[:at], int(skip1) % (at + 2)}, {frames[at:], int(skip2) % (len(frames) - at + 2)}}
+		j := newMP3Joiner()
+		var out [][]byte
+		kept := 0
+		for _, s := range segs {
+			o, err := j.add(s.frames, s.skip)
+			if err != nil {
+				var fe *mp3FrameError
+				require.ErrorAs(t, err, &fe)
+				return
+			}
+			out, kept = append(out, o...), kept+len(s.frames)-s.skip
+		}
+		o, err := j.flush()
+		require.NoError(t, err)
+		out = append(out, o...)
+		require.Len(t, out, kept)
+		got, err := mp3Layout(out)
+		require.NoError(t, err)
+		var want []mp3Laying
+		for _, s := range segs {
+			l, err := mp3Layout(s.frames)
+			if err != nil {
+				return // a pre-roll frame's main data lies outside the segment: the kept frames' may not
+			}
+			want = append(want, l[s.skip:]...)
+		}
+		for i := range got {
+			require.Equal(t, want[i].main, got[i].main, "frame %d's main data", i)
+		}
+	})
 }
