@@ -20,8 +20,16 @@ type Config struct {
 	// DataDir holds the job store, inputs, results, in-flight uploads and the
 	// link-signing key: it is the job manager's data directory
 	// (jobs.Config.Dir), which must be new, empty or a data directory
-	// already (see jobs.New). Required.
+	// already (see jobs.New). With a shared Store and Blobs elsewhere it
+	// holds only this replica's uploads in flight and temporary files.
+	// Required.
 	DataDir string
+	// Store is the job store of the manager that Run and Serve create
+	// (jobs.Config.Store): "" is the embedded store in DataDir; a
+	// postgres:// URL is shared by every replica and work node given it,
+	// and any replica then answers for any job. A shared store needs
+	// SigningKey (ErrNoSigningKey), the same on every replica, and Blobs.
+	Store string
 
 	// Credentials are the accepted apy-tokens and Basic logins. See
 	// ParseCredentials for the file and environment syntax.
@@ -33,8 +41,9 @@ type Config struct {
 
 	// Workers, QueueSize, MinFreeBytes, JobTimeout, Retention, Extractor
 	// and Blobs configure the job manager that Run and Serve create (see
-	// jobs.Config for their defaults). New ignores them: its caller owns
-	// the manager.
+	// jobs.Config for their defaults; Workers jobs.NoWorkers makes an
+	// API-only replica of a shared Store). New ignores them: its caller
+	// owns the manager.
 	Workers      int
 	QueueSize    int
 	MinFreeBytes int64
@@ -52,9 +61,10 @@ type Config struct {
 	// on every request, so a persistent result outlives any presigned
 	// URL. Only blobs that presign (jobs.Presigner: S3) do; HEAD,
 	// conditional requests and results on disk are streamed as with 0,
-	// the default. Keep it short (minutes): whoever holds the URL may
-	// read until it expires, whatever happens to the job meanwhile. S3
-	// allows at most 7 days.
+	// the default. Clients must reach the blob store's endpoint (the one
+	// the servers use: see internal/s3blobs). Keep it short (minutes):
+	// whoever holds the URL may read until it expires, whatever happens
+	// to the job meanwhile. S3 allows at most 7 days.
 	PresignResults time.Duration
 
 	// SubmitRate limits each owner's submissions to this many per second on
@@ -98,8 +108,12 @@ type Config struct {
 	// links start with, e.g. "https://audex.example.com". Empty means the
 	// request's own Host over http (https when TLS is terminated here).
 	PublicURL string
-	// SigningKey signs result links; at least 32 bytes. Empty means a
-	// random key kept in DataDir/signing.key, so links survive restarts.
+	// SigningKey signs result links and derives the owners' webhook
+	// secrets; at least 32 bytes. Every replica of a shared Store must
+	// have the same, so that each accepts the links of all and signs
+	// webhooks alike: nothing else of the service is derived from a key.
+	// Empty means a random key kept in DataDir/signing.key, so links
+	// survive restarts (refused with a shared Store).
 	SigningKey []byte
 	// RetryAfter is what 429 and 503 answers tell clients to wait.
 	// Defaults to 5 s.
@@ -145,6 +159,11 @@ const (
 // AllowAnonymous.
 var ErrNoCredentials = errors.New("httpapi: no credentials configured (set credentials, or allow anonymous access)")
 
+// ErrNoSigningKey: the configuration names a shared Store but no
+// SigningKey, so each replica would sign with a key of its own and refuse
+// the others' links.
+var ErrNoSigningKey = errors.New("httpapi: a shared Store needs a SigningKey, the same on every replica")
+
 // ErrDataDirMismatch: New was given a Config.DataDir that is not the
 // jobs.Manager's data directory. Nothing was created in it.
 var ErrDataDirMismatch = errors.New("httpapi: Config.DataDir is not the job manager's data directory")
@@ -155,6 +174,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if len(c.Credentials) == 0 && !c.AllowAnonymous {
 		return c, ErrNoCredentials
+	}
+	if c.Store != "" && len(c.SigningKey) == 0 {
+		return c, ErrNoSigningKey
 	}
 	if c.Addr == "" {
 		c.Addr = DefaultAddr

@@ -54,6 +54,41 @@
 // size, time and redirects, and no loopback, private or link-local
 // addresses unless AllowPrivateFetch.
 //
+// # Many replicas
+//
+// With a shared store (Config.Store postgres://…, Config.Blobs an S3
+// bucket), any number of servers answer for the same jobs, and a client
+// cannot tell which one it reached. What they share, and how:
+//
+//   - jobs, the queue (its bound is global), stages, progress and cancels,
+//     through the store: a status stream on one replica follows a job that
+//     another node runs (jobs.Manager.Changed fires for every node's
+//     changes), and DELETE on any replica stops the extraction wherever it
+//     runs;
+//   - inputs and results, through the bucket: a result link downloads
+//     through any replica, streamed or redirected (PresignResults);
+//   - everything derived from Config.SigningKey, which every replica must
+//     be given alike (a shared store without one is refused,
+//     ErrNoSigningKey): result links (one replica's link is valid on all)
+//     and the owners' webhook secrets (GET /webhooks/secret gives the same
+//     answer everywhere). Nothing else is derived from a key;
+//   - webhook deliveries, which are the store's leased notifications: each
+//     replica's notifier takes turns, and a message's link starts with the
+//     host the job was submitted to, whichever replica delivers it.
+//
+// What stays with each replica: the uploads it is receiving (in DataDir),
+// the limits SubmitRate and SubmitBurst (per owner per replica: N replicas
+// admit up to N times the rate) and MaxStreams and MaxStreamsPerOwner;
+// /readyz (this replica can reach the store and the bucket, and has room
+// for uploads: an API-only replica is ready with no work node up); and
+// /metrics. There the HTTP counters (requests, uploads, result bytes and
+// redirects, webhook attempts, streams) count this replica's work, and
+// audex_workers this node's runners (none on an API-only replica, whose
+// Workers is jobs.NoWorkers); audex_jobs, audex_queue_depth and the job
+// histograms describe every job in the store, each replica observing
+// those that finished since it started: read them from one replica, do
+// not sum them across replicas.
+//
 // # Use
 //
 // A command runs the whole service with [Run] (or [Serve] on a listener of

@@ -142,6 +142,7 @@ type bundleOpts struct {
 	realClock bool   // job times from time.Now instead of the frozen test clock
 	dir       string // data directory; defaults to a new temporary one
 	blobs     jobs.Blobs
+	store     string        // the manager's Store; "" for the embedded one
 	sweep     time.Duration // the manager's SweepInterval; defaults to its own
 	mutate    func(*Config)
 }
@@ -172,6 +173,7 @@ func newBundle(t testing.TB, o *bundleOpts) *bundle {
 	}
 	cfg := Config{
 		DataDir:           dir,
+		Store:             o.store,
 		Credentials:       []Credential{{Owner: "alice", Token: tokenA}, {Owner: "bob", Token: tokenB}, {Owner: "alice", User: "alice", Password: "pw"}},
 		MaxUploadBytes:    1 << 20,
 		UploadIdleTimeout: 2 * time.Second,
@@ -191,7 +193,7 @@ func newBundle(t testing.TB, o *bundleOpts) *bundle {
 	require.NoError(t, err)
 	full.FetchIdleTimeout = cmp.Or(fetchIdle, 5*time.Second)
 	m, err := jobs.New(jobs.Config{
-		Dir: dir, Workers: workers, QueueSize: o.queueSize, MinFreeBytes: cfg.MinFreeBytes, Extractor: ex, Now: now, Logger: logger,
+		Dir: dir, Store: o.store, Workers: workers, QueueSize: o.queueSize, MinFreeBytes: cfg.MinFreeBytes, Extractor: ex, Now: now, Logger: logger,
 		Fetcher: jobsFetcher{newTestFetcher(full)}, Blobs: o.blobs, SweepInterval: o.sweep,
 	})
 	require.NoError(t, err)

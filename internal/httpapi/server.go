@@ -439,6 +439,7 @@ func Serve(ctx context.Context, ln net.Listener, cfg Config) error {
 	defer fetcher.CloseIdleConnections()
 	m, err := jobs.New(jobs.Config{
 		Dir:          cfg.DataDir,
+		Store:        cfg.Store,
 		Workers:      cfg.Workers,
 		QueueSize:    cfg.QueueSize,
 		MinFreeBytes: cfg.MinFreeBytes,
