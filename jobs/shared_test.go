@@ -430,3 +430,30 @@ func TestSharedStoreDown(t *testing.T) {
 	assert.Empty(t, bs, "no input without its job")
 	assert.ErrorIs(t, m.Ready(), ErrUnavailable)
 }
+
+// TestSharedFetchReaped: a URL job whose fetching node stops answering is
+// fetched again by another node, and runs once, there. (The silent node's
+// one worker is held by a job of its own, which the other node takes over
+// too.)
+func TestSharedFetchReaped(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t)
+	const url = "http://127.0.0.1/v"
+	stuck := &gate{started: make(chan string, 4), release: make(chan struct{})}
+	b := c.node("b", func(cfg *Config) { cfg.Fetcher = stuck })
+	busy := b.submit(t, "block")
+	b.waitStarted(t, busy.ID, 1)
+	j, err := b.m.SubmitURL(context.Background(), Request{URL: url})
+	require.NoError(t, err)
+	<-stuck.started
+	other := c.node("c", func(cfg *Config) { cfg.Workers = 2; cfg.Fetcher = fetcher{url: "ok"} })
+	b.m.silence()
+	j = other.wait(t, j.ID)
+	assert.Equal(t, StateSucceeded, j.State)
+	assert.Equal(t, 1, other.fx.callsOf(j.ID))
+	assert.Zero(t, b.fx.callsOf(j.ID))
+	assert.Equal(t, 1, j.Attempts)
+	assert.Zero(t, other.record(t, j.ID).Crashes, "a fetch is no attempt")
+	other.waitStarted(t, busy.ID, 1)
+	assert.Equal(t, 1, other.record(t, busy.ID).Crashes)
+}
