@@ -6,6 +6,8 @@ import (
 	"flag"
 	"io"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -42,6 +44,8 @@ func runIn(t *testing.T, ctx context.Context, dir string, stdin io.Reader, vars 
 
 func TestUsageErrors(t *testing.T) {
 	t.Parallel()
+	// Never dialled: every case fails before.
+	const pgURL = "postgres://audex@127.0.0.1:1/audex"
 	cases := []struct {
 		args []string
 		want string
@@ -84,7 +88,25 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"serve"}, "no credentials: give --token or --credentials"},
 		{[]string{"serve", "--token", "t", "--max-upload", "lots"}, "want a positive size"},
 		{[]string{"serve", "--token", "t", "--log-level", "loud"}, `--log-level "loud"`},
-		{[]string{"serve", "--token", "t", "--workers", "-2"}, "must not be negative"},
+		{[]string{"serve", "--token", "t", "--workers", "-2"}, `invalid value "-2" for flag -workers: want a count, 0 or more`},
+		{[]string{"serve", "--token", "t", "--workers", "0"}, "--workers 0 is an API-only replica: it needs a shared --store"},
+		{[]string{"serve", "--token", "t", "--store", "mysql://db/audex"}, "--store: want postgres://"},
+		{[]string{"serve", "--token", "t", "--store", pgURL}, "--store is shared: give --blobs s3://"},
+		{[]string{"serve", "--token", "t", "--store", pgURL, "--blobs", "s3://b"}, "--store is shared: give --signing-key-file"},
+		{[]string{"serve", "--token", "t", "--store", "postgresql://db/audex", "--blobs", "s3://b", "--workers", "0"}, "give --signing-key-file"},
+		{[]string{"work"}, "--store: a work node runs the jobs of a shared store"},
+		{[]string{"work", "--store", "/var/lib/audex"}, "--store: want postgres://"},
+		{[]string{"work", "--store", pgURL}, "--blobs: a work node reads inputs from and writes results to the bucket"},
+		{[]string{"work", "--store", pgURL, "--blobs", "s3://b", "--workers", "0"}, "--workers 0: a work node without workers would run nothing"},
+		{[]string{"work", "--store", pgURL, "--blobs", "s3://b", "--fetchers", "-1"}, "--fetchers must not be negative"},
+		{[]string{"work", "--store", pgURL, "--blobs", "s3://b", "--isolation", "vm"}, `--isolation "vm": want process or none`},
+		{[]string{"work", "--store", pgURL, "--blobs", "/tmp/blobs"}, `--blobs "/tmp/blobs": want s3://`},
+		{[]string{"work", "--store", pgURL, "--blobs", "s3://b"}, "no credentials: set AWS_ACCESS_KEY_ID"},
+		{[]string{"work", "--store", pgURL, "--log-level", "loud"}, `--log-level "loud"`},
+		{[]string{"work", "now"}, `unexpected argument "now"`},
+		{[]string{"migrate"}, "--store: want the PostgreSQL store to migrate"},
+		{[]string{"migrate", "--store", "bolt:///var/lib/audex"}, "--store: want postgres://"},
+		{[]string{"migrate", "--store", pgURL, "now"}, `unexpected argument "now"`},
 		{[]string{"serve", "--token", "a b"}, "--token: httpapi: bad credentials configuration"},
 		{[]string{"serve", "now"}, `unexpected argument "now"`},
 		{[]string{"serve", "--token", "t", "--isolation", "vm"}, `--isolation "vm": want process or none`},
@@ -159,20 +181,43 @@ func TestServeEnvironment(t *testing.T) {
 	t.Parallel()
 	r := run(t, context.Background(), nil, map[string]string{"AUDEX_TOKEN": "t", "AUDEX_WORKERS": "many"}, "serve")
 	assert.Equal(t, ExitUsage, r.code)
-	assert.Equal(t, "audex serve: $AUDEX_WORKERS: invalid value \"many\": parse error (see 'audex serve --help')\n", r.stderr)
+	assert.Equal(t, "audex serve: $AUDEX_WORKERS: invalid value \"many\": want a count, 0 or more (see 'audex serve --help')\n", r.stderr)
 
-	r = run(t, context.Background(), nil, nil, "serve", "--help")
-	for _, f := range []string{"--addr ADDRESS", "--data-dir DIR", "--token TOKEN", "--credentials FILE", "--anonymous",
-		"--workers N", "--queue N", "--min-free SIZE", "--job-timeout", "--retention", "--max-upload SIZE", "--public-url URL",
-		"--shutdown-grace", "--drain-timeout", "--log-level LEVEL", "--isolation MODE", "--worker-memory SIZE"} {
-		assert.Contains(t, r.stdout, "  "+f+" ")
-	}
-	// Every flag names its variable.
-	for _, line := range strings.Split(r.stdout[strings.Index(r.stdout, "Flags:"):], "\n")[1:] {
-		if strings.HasPrefix(line, "  -") {
-			assert.Regexp(t, `\[\$AUDEX_[A-Z_]+\]`, line)
+	for cmd, flags := range map[string][]string{
+		"serve": {"--addr ADDRESS", "--data-dir DIR", "--store URL", "--blobs URL", "--token TOKEN", "--credentials FILE", "--anonymous",
+			"--workers N", "--queue N", "--min-free SIZE", "--job-timeout", "--retention", "--max-upload SIZE", "--public-url URL",
+			"--signing-key-file FILE", "--shutdown-grace", "--drain-timeout", "--log-level LEVEL", "--isolation MODE", "--worker-memory SIZE"},
+		"work": {"--store URL", "--blobs URL", "--data-dir DIR", "--workers N", "--fetchers N", "--job-timeout", "--retention",
+			"--expired-grace", "--sweep-interval", "--max-fetch SIZE", "--drain-timeout", "--log-level LEVEL", "--isolation MODE", "--worker-memory SIZE"},
+		"migrate": {"--store URL"},
+	} {
+		r := run(t, context.Background(), nil, nil, cmd, "--help")
+		for _, f := range flags {
+			assert.Contains(t, r.stdout, "  "+f+" ", cmd)
+		}
+		// Every flag names its variable.
+		for _, line := range strings.Split(r.stdout[strings.Index(r.stdout, "Flags:"):], "\n")[1:] {
+			if strings.HasPrefix(line, "  -") {
+				assert.Regexp(t, `\[\$AUDEX_[A-Z_]+\]`, line, cmd)
+			}
 		}
 	}
+}
+
+// A shared store takes its URL from $AUDEX_STORE as from --store, and a
+// signing key shorter than 32 bytes is refused before anything starts.
+func TestServeSharedStoreKey(t *testing.T) {
+	t.Parallel()
+	vars := map[string]string{"AUDEX_TOKEN": "t", "AUDEX_STORE": "postgres://audex@127.0.0.1:1/audex", "AUDEX_BLOBS": "s3://b"}
+	r := run(t, context.Background(), nil, vars, "serve")
+	assert.Equal(t, ExitUsage, r.code)
+	assert.Contains(t, r.stderr, "give --signing-key-file")
+
+	key := filepath.Join(t.TempDir(), "signing.key")
+	require.NoError(t, os.WriteFile(key, []byte("0123456789abcdef0123456789abcde\n"), 0o600))
+	r = run(t, context.Background(), nil, vars, "serve", "--signing-key-file", key)
+	assert.Equal(t, ExitFailure, r.code)
+	assert.Equal(t, "audex: "+key+": 31 bytes of key, want at least 32\n", r.stderr)
 }
 
 func TestParseSize(t *testing.T) {

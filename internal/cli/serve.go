@@ -4,15 +4,14 @@ import (
 	"context"
 	"errors"
 	"flag"
-	"log/slog"
+	"fmt"
 	"os"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/audex/audex/internal/httpapi"
-	"github.com/audex/audex/internal/isolate"
-	"github.com/audex/audex/internal/s3blobs"
+	"github.com/audex/audex/jobs"
 )
 
 var serveCmd = &command{
@@ -27,8 +26,9 @@ Retry-After while status, downloads and streams go on answering, so that a
 load balancer moves new work to other replicas; then it drains: the port
 closes, requests and running jobs get --drain-timeout to finish, an upload
 still arriving then gets 503 and is not kept, and jobs cut off resume at the
-next start. Jobs, results and uploads live in --data-dir. A browser pointed
-at the server gets the playground page.
+next start (with --store, on any node at once). Jobs, results and uploads
+live in --data-dir. A browser pointed at the server gets the playground
+page.
 
 With --blobs s3://bucket/prefix, inputs and results live in an S3 bucket
 (any S3-compatible store; ?endpoint=http://host:port for one that is not
@@ -36,9 +36,18 @@ AWS, ?region=… or $AWS_REGION), with the credentials of $AWS_ACCESS_KEY_ID,
 $AWS_SECRET_ACCESS_KEY and $AWS_SESSION_TOKEN: a submission is accepted
 only once its input is in the bucket, results are uploaded when done and
 downloaded through the same signed links, and --data-dir keeps the job
-store and temporary files. This is the first step towards many nodes on
-shared storage; one server still owns its jobs, and its bucket prefix: at
-start it removes the objects no job of its own needs.
+store and temporary files. Alone (the embedded store), one server owns its
+jobs and its bucket prefix: at start it removes the objects no job of its
+own needs.
+
+With --store postgres://…, the jobs live in PostgreSQL, shared by every
+replica and by the work nodes ('audex work'), and --blobs must name the
+bucket they all share; --data-dir keeps only this node's temporary files.
+Every replica then needs the same --signing-key-file, so that a link or a
+webhook signature made by one is valid on all. --workers 0 makes an
+API-only replica: it accepts, answers and cancels jobs, and the work nodes
+run them. The schema is applied at start ('audex migrate' applies it
+ahead of a rollout).
 
 Extractions run in --workers long-lived isolate processes of this binary, so
 that a crash or a hang inside FFmpeg fails one job, not the service.
@@ -59,6 +68,8 @@ Examples:
   AUDEX_TOKEN=s3cret AUDEX_DATA_DIR=/var/lib/audex audex serve --addr :9000 --workers 4
   audex serve --credentials /etc/audex/credentials --public-url https://audex.example.com
   audex serve --addr 127.0.0.1:8080 --anonymous          # local use only
+  audex serve --token s3cret --workers 0 --store postgres://audex@db:5432/audex \
+      --blobs 's3://media/audex?endpoint=http://s3:9000' --signing-key-file /etc/audex/signing.key
 `,
 }
 
@@ -72,12 +83,14 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	fs := serveCmd.newFlags()
 	cfg := httpapi.Config{}
 	fs.StringVar(&cfg.Addr, "addr", httpapi.DefaultAddr, "listen `ADDRESS` (host:port)")
-	fs.StringVar(&cfg.DataDir, "data-dir", "audex-data", "`DIR` for the job store, uploads and results")
-	blobs := fs.String("blobs", "", "`URL` of the storage for inputs and results: s3://bucket/prefix?endpoint=http://host:port&region=name, credentials from $AWS_ACCESS_KEY_ID and $AWS_SECRET_ACCESS_KEY (default: files in --data-dir)")
+	fs.StringVar(&cfg.DataDir, "data-dir", "audex-data", "`DIR` for the job store, uploads and results (with --store and --blobs: temporary files only)")
+	fs.StringVar(&cfg.Store, "store", "", storeUsage+" (default: an embedded store in --data-dir)")
+	blobs := fs.String("blobs", "", blobsUsage+" (default: files in --data-dir)")
 	token := fs.String("token", "", "accepted API `TOKEN`s, separated by ';' (lines of the --credentials syntax also work)")
 	credFile := fs.String("credentials", "", "`FILE` of credentials, one per line: '<owner> token <secret>', '<owner> basic <user>:<password>', '<owner> token-sha256 <hex>', '<owner> basic-sha256 <user> <hex>'")
 	fs.BoolVar(&cfg.AllowAnonymous, "anonymous", false, "serve without credentials, every request as one owner (local use only)")
-	fs.IntVar(&cfg.Workers, "workers", 0, "extractions run at once, `N` (default: the CPU count)")
+	var workers workersValue
+	fs.Var(&workers, "workers", "extractions run at once, `N`; 0 for none, an API-only replica of a shared --store (default: the CPU count)")
 	fs.IntVar(&cfg.QueueSize, "queue", 0, "jobs that may wait, `N`; more get 429 (default 100)")
 	minFree := sizeFlag(fs, "min-free", "disk space kept free in --data-dir; submissions that would use it get 503 storage_full (default 512MiB)")
 	fs.DurationVar(&cfg.JobTimeout, "job-timeout", 0, "bound on one job attempt, e.g. 5m (default: 60s + 30s per 100 MB of input, at most 30m)")
@@ -92,15 +105,15 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	fs.IntVar(&cfg.MaxStreams, "max-streams", 0, "live status streams (server-sent events) open at once, `N`; more get 429 (default 1000)")
 	fs.IntVar(&cfg.MaxStreamsPerOwner, "max-streams-per-owner", 0, "live status streams one owner may have open, `N` (default 20)")
 	fs.StringVar(&cfg.PublicURL, "public-url", "", "`URL` that result links start with, e.g. https://audex.example.com (default: the request's host)")
-	keyFile := fs.String("signing-key-file", "", "`FILE` holding the result-link signing key, at least 32 bytes (default: a random key kept in --data-dir)")
+	keyFile := fs.String("signing-key-file", "", "`FILE` holding the key that signs result links and webhooks, at least 32 bytes, the same on every replica; required with --store (default: a random key kept in --data-dir)")
 	fs.DurationVar(&cfg.RetryAfter, "retry-after", 0, "what 429 and 503 answers tell clients to wait (default 5s)")
 	fs.DurationVar(&cfg.ReadHeaderTimeout, "read-header-timeout", 0, "time allowed for a request's headers (default 10s)")
 	fs.DurationVar(&cfg.IdleTimeout, "idle-timeout", 0, "keep-alive connections idle this long are closed (default 1m)")
 	fs.DurationVar(&cfg.ShutdownGrace, "shutdown-grace", defaultShutdownGrace, "on shutdown, time for which /readyz fails and new submissions get 503 before the port closes; 0 for none")
 	fs.DurationVar(&cfg.DrainTimeout, "drain-timeout", 0, "on shutdown, time given to requests and running jobs (default 30s)")
 	logLevel := fs.String("log-level", "info", "`LEVEL` of the JSON log: debug, info, warn or error")
-	isolation := fs.String("isolation", "process", "where extractions run, `MODE`: process (isolate processes of this binary: a crash in FFmpeg costs one job) or none (in the server process)")
-	workerMemory := sizeFlag(fs, "worker-memory", "writable memory of each isolate process (default 1GiB)")
+	var run runFlags
+	run.register(fs)
 	withEnv(fs)
 
 	pos, err := serveCmd.parse(e, fs, args)
@@ -114,15 +127,28 @@ func runServe(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	cfg.MaxUploadBytes, cfg.MaxFetchBytes, cfg.MinFreeBytes = maxUpload.n, maxFetch.n, minFree.n
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
-		return usagef("--log-level %q: want debug, info, warn or error", *logLevel)
+	log, err := jsonLogger(e.stderr, *logLevel)
+	if err != nil {
+		return err
 	}
 	if cfg.ShutdownGrace < 0 {
 		return usagef("--shutdown-grace must not be negative")
 	}
-	if cfg.Workers < 0 || cfg.QueueSize < 0 || cfg.SubmitRate < 0 || cfg.SubmitBurst < 0 || cfg.MaxStreams < 0 || cfg.MaxStreamsPerOwner < 0 {
-		return usagef("--workers, --queue, --submit-rate, --submit-burst and --max-streams[-per-owner] must not be negative")
+	if cfg.QueueSize < 0 || cfg.SubmitRate < 0 || cfg.SubmitBurst < 0 || cfg.MaxStreams < 0 || cfg.MaxStreamsPerOwner < 0 {
+		return usagef("--queue, --submit-rate, --submit-burst and --max-streams[-per-owner] must not be negative")
+	}
+	shared, err := sharedStore(cfg.Store)
+	if err != nil {
+		return err
+	}
+	cfg.Workers = workers.workers()
+	switch {
+	case cfg.Workers == jobs.NoWorkers && !shared:
+		return usagef("--workers 0 is an API-only replica: it needs a shared --store postgres://… and work nodes ('audex work')")
+	case shared && *blobs == "":
+		return usagef("--store is shared: give --blobs s3://… too, the bucket every node reads inputs from and writes results to")
+	case shared && *keyFile == "":
+		return usagef("--store is shared: give --signing-key-file, the same key on every replica, so that links and webhook signatures made by one hold on all")
 	}
 	if *token != "" {
 		creds, err := httpapi.ParseCredentials(strings.NewReader(*token))
@@ -147,39 +173,26 @@ func runServe(ctx context.Context, e *env, args []string) error {
 			return fail(*keyFile, err)
 		}
 		cfg.SigningKey = []byte(strings.TrimSpace(string(key)))
-	}
-	if *blobs != "" {
-		if !strings.HasPrefix(*blobs, "s3://") {
-			return usagef("--blobs %q: want s3://bucket/prefix?endpoint=…&region=…, or nothing for --data-dir", *blobs)
+		if len(cfg.SigningKey) < httpapi.MinSigningKeyLen {
+			return fail(*keyFile, fmt.Errorf("%d bytes of key, want at least %d", len(cfg.SigningKey), httpapi.MinSigningKeyLen))
 		}
-		b, err := s3blobs.New(*blobs, e.getenv)
-		if err != nil {
-			return usagef("--blobs: %v", err)
-		}
-		cfg.Blobs = b
 	}
-	if *isolation != "process" && *isolation != "none" {
-		return usagef("--isolation %q: want process or none", *isolation)
+	if cfg.Blobs, err = openBlobs(*blobs, e.getenv); err != nil {
+		return err
 	}
-	cfg.Logger = slog.New(slog.NewJSONHandler(e.stderr, &slog.HandlerOptions{Level: level}))
+	if err := run.check(); err != nil {
+		return err
+	}
+	cfg.Logger = log
 	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
 		return fail(cfg.DataDir, err)
 	}
-	if *isolation == "process" {
-		// The job manager bounds each job with its own timeout through the
-		// context; the pool adds the kill of an isolate stuck in C.
-		pool, err := isolate.NewPool(&isolate.Config{
-			Size:        cfg.Workers,
-			JobTimeout:  -1,
-			MemoryLimit: workerMemory.n,
-			Logger:      cfg.Logger,
-		})
-		if err != nil {
-			return err
-		}
-		defer pool.Close()
-		cfg.Extractor = pool
+	ex, closeEx, err := run.extractor(cfg.Workers, log)
+	if err != nil {
+		return err
 	}
+	defer closeEx()
+	cfg.Extractor = ex
 	return httpapi.Run(ctx, cfg)
 }
 
