@@ -232,12 +232,33 @@ func jobErr(err error) error {
 	return err
 }
 
+// http is c.HTTP (or the default client) with a redirect policy that keeps
+// the token on Server: a result link may redirect to another host (a
+// presigned URL of the server's bucket), and Go's client copies every
+// header but Authorization and cookies to wherever a redirect leads.
 func (c *Client) http() *http.Client {
+	hc := *http.DefaultClient
 	if c.HTTP != nil {
-		return c.HTTP
+		hc = *c.HTTP
 	}
-	return http.DefaultClient
+	next := hc.CheckRedirect
+	hc.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+		if !c.sameServer(req.URL) {
+			req.Header.Del(TokenHeader)
+		}
+		if next != nil {
+			return next(req, via)
+		}
+		if len(via) >= maxRedirects {
+			return fmt.Errorf("stopped after %d redirects", maxRedirects)
+		}
+		return nil
+	}
+	return &hc
 }
+
+// maxRedirects is the default client's limit, kept when the policy is ours.
+const maxRedirects = 10
 
 func (c *Client) base() (*url.URL, error) {
 	u, err := url.Parse(c.Server)

@@ -181,6 +181,36 @@ func TestTokenStaysOnServer(t *testing.T) {
 	assert.Equal(t, "x.wav", d.Filename)
 }
 
+// TestTokenStaysOnServerAfterRedirect: a result link that redirects to
+// another host (a server presigning its results sends the download to its
+// S3 bucket) is followed without the token, which Go's client would
+// otherwise copy to any host (it drops only Authorization and cookies).
+func TestTokenStaysOnServerAfterRedirect(t *testing.T) {
+	t.Parallel()
+	var leaked atomic.Bool
+	bucket := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		leaked.Store(r.Header.Get("apy-token") != "")
+		w.Header().Set("Content-Disposition", `attachment; filename="clip.wav"`)
+		w.Write([]byte("RIFF audio"))
+	}))
+	defer bucket.Close()
+	var tokenAtServer atomic.Value
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		tokenAtServer.Store(r.Header.Get("apy-token"))
+		http.Redirect(w, r, bucket.URL+"/bucket/results/j/audio.wav?X-Amz-Signature=x", http.StatusTemporaryRedirect)
+	}))
+	defer srv.Close()
+	c := &Client{Server: srv.URL, Token: "secret"}
+	d, err := c.Open(context.Background(), &Status{JobID: "j", Status: StatusSuccessful, URL: "/results/j/clip.wav?sig=x"})
+	require.NoError(t, err)
+	b, _ := io.ReadAll(d)
+	d.Close()
+	assert.Equal(t, "RIFF audio", string(b))
+	assert.Equal(t, "clip.wav", d.Filename)
+	assert.Equal(t, "secret", tokenAtServer.Load(), "the server itself gets it")
+	assert.False(t, leaked.Load(), "token sent to the host redirected to")
+}
+
 func TestFailedJob(t *testing.T) {
 	t.Parallel()
 	st := &Status{JobID: "j", Status: StatusFailed, Message: "no audio stream", Code: "no_audio_stream"}
