@@ -145,11 +145,12 @@
 //
 // Any node answers for any job: Get, List, Wait, Changed, Cancel, Delete
 // and OpenResult behave as on the embedded store. The running node writes
-// the stage and progress to the job's row (every 250 ms while they change)
-// and every change is announced on a LISTEN/NOTIFY channel that wakes
-// Changed and Wait on all nodes. Cancel and Delete mark the row and cancel
-// the River job, which reaches the node running it at once; Delete returns
-// once that node's run has ended, and no result is left.
+// the stage and progress to the job's row every 250 ms while they change
+// (readers poll them, as on one node), and every change of a job's state is
+// announced on a LISTEN/NOTIFY channel that wakes Changed and Wait on all
+// nodes. Cancel and Delete mark the row and cancel the River job, which
+// reaches the node running it at once; Delete returns once that node's run
+// has ended, and no result is left.
 //
 // Nodes write a heartbeat every 5 s; a node silent for 20 s is dead, and
 // another node settles its jobs as a crash would: re-queued (crash count

@@ -32,10 +32,10 @@ import (
 // duplicate one (rescued by River after a node died, snoozed by a node
 // shutting down) changes nothing.
 //
-// Every change that a reader may see is announced on the channel
+// Every change of a job's state is announced on the channel
 // audex_changed (pg_notify in the changing transaction; delivered at its
 // commit), on which every node listens to wake its Wait, Changed and
-// streams.
+// streams. Progress is not: its readers poll it.
 type pgStore struct {
 	pool  *pgxpool.Pool
 	river *river.Client[pgx.Tx]
@@ -401,12 +401,13 @@ func (s *pgStore) takeFetch(id string, riverJob int64) (*record, error) {
 }
 
 // report writes a running job's stage and progress, if this node runs it.
+// It announces nothing: Changed is not about progress, which its readers
+// poll.
 func (s *pgStore) report(id string, stage Stage, progress float64) error {
 	ctx, cancel := s.ctx()
 	defer cancel()
-	_, err := s.pool.Exec(ctx, `WITH u AS (UPDATE audex_jobs SET stage = $2, progress = $3
-		WHERE id = $1 AND state = 'running' AND node = $4 RETURNING id)
-		SELECT pg_notify($5, id) FROM u`, id, stage, progress, s.node, changedChannel)
+	_, err := s.pool.Exec(ctx, `UPDATE audex_jobs SET stage = $2, progress = $3
+		WHERE id = $1 AND state = 'running' AND node = $4`, id, stage, progress, s.node)
 	return err
 }
 
