@@ -17,8 +17,9 @@ import (
 // TestBinaryServeS3: the real `audex serve` with its blobs in S3
 // (AUDEX_BLOBS, credentials in AWS_*; versitygw on loopback) runs a
 // submission end to end: the result is in the bucket, downloads through
-// the server, and nothing but the job store and empty working directories
-// is in --data-dir.
+// the server (with --presign-results, a redirect to a presigned URL of the
+// bucket, which the client follows), and nothing but the job store and
+// empty working directories is in --data-dir.
 func TestBinaryServeS3(t *testing.T) {
 	t.Parallel()
 	s3srv := testsvc.StartS3(t)
@@ -31,7 +32,7 @@ func TestBinaryServeS3(t *testing.T) {
 	for k, v := range s3srv.Env() {
 		srvEnv = append(srvEnv, k+"="+v)
 	}
-	srv := serveEnv(t, data, srvEnv, "--workers", "1")
+	srv := serveEnv(t, data, srvEnv, "--workers", "1", "--presign-results", "5m")
 	env := []string{"AUDEX_SERVER=" + srv.url, "AUDEX_TOKEN=s3cret"}
 
 	r := audex(t, env, "submit", src, "--start", "0.5", "--duration", "1.5", "--format", "flac", "--persistent")
@@ -43,6 +44,7 @@ func TestBinaryServeS3(t *testing.T) {
 	r = audex(t, env, "fetch", id, "-o", out)
 	require.Equal(t, 0, r.code, r.stderr)
 	assertSeconds(t, 1.5, testmedia.Decode(t, out))
+	assert.Regexp(t, `"path":"/results/`+id+`/[^"]*","status":307`, srv.logText(), "the download was redirected")
 
 	s3env := s3srv.Env()
 	blobs, err := s3blobs.New(blobsURL, func(k string) string { return s3env[k] })
