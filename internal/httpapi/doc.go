@@ -72,9 +72,10 @@
 //     ErrNoSigningKey): result links (one replica's link is valid on all)
 //     and the owners' webhook secrets (GET /webhooks/secret gives the same
 //     answer everywhere). Nothing else is derived from a key;
-//   - webhook deliveries, which are the store's leased notifications: each
-//     replica's notifier takes turns, and a message's link starts with the
-//     host the job was submitted to, whichever replica delivers it.
+//   - webhook deliveries, the store's notifications: a replica's notifier
+//     leases each one it attempts, so one replica at a time delivers a
+//     message, and its link starts with the host the job was submitted
+//     to, whichever replica sends it.
 //
 // What stays with each replica: the uploads it is receiving (in DataDir),
 // the limits SubmitRate and SubmitBurst (per owner per replica: N replicas

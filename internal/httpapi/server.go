@@ -420,14 +420,16 @@ func Run(ctx context.Context, cfg Config) error {
 }
 
 // Serve runs the service on ln with a job manager of its own on
-// cfg.DataDir (queued jobs of an earlier run resume) until ctx is done.
+// cfg.DataDir and cfg.Store (queued jobs of an earlier run resume; with a
+// shared store, those of every node are there) until ctx is done.
 // Then it stops accepting: /readyz fails and new submissions get 503 with
 // Retry-After at once, while everything else (status, downloads, streams,
 // uploads under way) goes on answering for cfg.ShutdownGrace. Then it
 // drains: the listener closes, live streams end, in-flight requests and
 // running jobs get cfg.DrainTimeout to finish. An upload still arriving at
 // that deadline is answered 503 and nothing of it is kept; jobs still
-// running are canceled and re-queued for the next start. Serve returns nil
+// running are canceled and re-queued for the next start (with a shared
+// store, for any node). Serve returns nil
 // after a clean drain.
 func Serve(ctx context.Context, ln net.Listener, cfg Config) error {
 	cfg, err := cfg.withDefaults()
