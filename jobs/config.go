@@ -81,11 +81,13 @@ type Config struct {
 	// blobs no job refers to), and need to.
 	Blobs Blobs
 	// Fetcher downloads the inputs of URL jobs. Without one, SubmitURL
-	// fails with ErrInvalidRequest.
+	// fails with ErrInvalidRequest. With a shared Store, the nodes that
+	// run jobs and have a Fetcher download the inputs of every node's URL
+	// jobs (an API-only node's Fetcher only lets it take them).
 	Fetcher Fetcher
-	// Fetchers is how many URL jobs' inputs are downloaded at once, apart
-	// from the Workers: a slow server holds a download, never an
-	// extraction. Defaults to 4.
+	// Fetchers is how many URL jobs' inputs are downloaded at once (on
+	// this node), apart from the Workers: a slow server holds a download,
+	// never an extraction. Defaults to 4.
 	Fetchers int
 	// Now is the clock for job times, retention and expiry. Defaults to
 	// time.Now. (Timeouts and the sweep interval use real time.)
