@@ -19,18 +19,23 @@ import (
 // out again in the joined stream: each frame's main data starts as early
 // as the previous frame's main data and the reservoir's limits allow (9
 // bits of main_data_begin in MPEG-1, 8 in MPEG-2/2.5; frame and reservoir
-// together within what decoders buffer, reach) and must end inside the
-// frame's own payload. Bytes no main data takes are zero (ancillary data).
+// together within what decoders buffer, see reach) and must end inside
+// the frame's own payload. Bytes no main data takes are zero (ancillary
+// data); a protected frame's CRC is computed again.
+//
 // Where a frame's main data does not fit, because the previous segment
 // left less room than the frame's own encoder had saved, the frame gets
 // the smallest higher bitrate (and padding) that makes it fit; if even
 // 320 kb/s (160 in MPEG-2/2.5) is not enough, frames before it that are
 // not yet written grow too (mp3Joiner.lay). Only where every frame in
-// reach is at the highest bitrate already can it fail. Frames are never added or removed, so every sample stays where it
-// was. A bitrate change makes a CBR stream formally VBR: FFmpeg's mp3
-// muxer then writes a "Xing" header with a seek table instead of "Info";
-// the frame count, and the LAME tag's encoder delay and padding (from the
-// first and last packets' skip-samples side data), are written as before.
+// reach is at the highest bitrate already can it fail. Frames are never
+// added or removed, so every sample stays where it was.
+//
+// A bitrate change makes a CBR stream formally VBR: FFmpeg's mp3 muxer
+// (mp3enc.c) then tags its Xing header "Xing" with a seek table instead of
+// "Info"; the frame count it writes counts packets, and the LAME tag's
+// encoder delay and padding come from the first and last packets'
+// skip-samples side data, all as before (TestMP3JoinSplice, checkMuxed).
 
 // mp3FrameError: frames the joiner cannot join (not MPEG audio Layer III,
 // cut short, free-format bitrate, main data outside what the segment
@@ -261,7 +266,8 @@ func newMP3Joiner() *mp3Joiner { return &mp3Joiner{} }
 // per element, header included, as FFmpeg's libmp3lame wrapper emits them
 // as packets), of which the first skip are pre-roll to drop, and returns the
 // re-laid frames that are final so far (it may hold back a few frames whose
-// payload still receives following frames' main data).
+// payload still receives following frames' main data). The frames returned
+// by add and flush, in order, stand one for one for the frames kept.
 func (j *mp3Joiner) add(frames [][]byte, skip int) ([][]byte, error) {
 	seg := j.segments
 	j.segments++

@@ -12,6 +12,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/asticode/go-astiav"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -304,6 +305,94 @@ func median(x []float64) float64 {
 	return s[len(s)/2]
 }
 
+// muxMP3 writes frames through FFmpeg's mp3 muxer into a file, as audex's
+// pipeline does: the first packet's skip-samples side data says the
+// encoder's priming (lameDelay, which the muxer writes to the LAME tag as
+// the encoder delay less the decoder's), the last one's the padding to
+// drop at the end. It returns the file's path.
+func muxMP3(t *testing.T, frames [][]byte, rate, ch, padding int) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "muxed.mp3")
+	fc, err := astiav.AllocOutputFormatContext(nil, "mp3", path)
+	require.NoError(t, err)
+	defer fc.Free()
+	pb, err := astiav.OpenIOContext(path, astiav.NewIOContextFlags(astiav.IOContextFlagWrite), nil, nil)
+	require.NoError(t, err)
+	defer pb.Free()
+	fc.SetPb(pb)
+	st := fc.NewStream(nil)
+	require.NotNil(t, st)
+	cp := st.CodecParameters()
+	cp.SetMediaType(astiav.MediaTypeAudio)
+	cp.SetCodecID(astiav.CodecIDMp3)
+	cp.SetSampleRate(rate)
+	cp.SetChannelLayout(map[int]astiav.ChannelLayout{1: astiav.ChannelLayoutMono, 2: astiav.ChannelLayoutStereo}[ch])
+	st.SetTimeBase(astiav.NewRational(1, rate))
+	opts := astiav.NewDictionary()
+	defer opts.Free()
+	require.NoError(t, opts.Set("id3v2_version", "0", 0))
+	require.NoError(t, fc.WriteHeader(opts))
+	pkt := astiav.AllocPacket()
+	require.NotNil(t, pkt)
+	defer pkt.Free()
+	spf := 1152
+	if rate < 32000 {
+		spf = 576
+	}
+	for i, f := range frames {
+		require.NoError(t, pkt.FromData(f))
+		pkt.SetPts(int64(i*spf - lameDelay))
+		pkt.SetDts(int64(i*spf - lameDelay))
+		pkt.SetDuration(int64(spf))
+		if i == 0 || i == len(frames)-1 {
+			ss := &astiav.SkipSamples{}
+			if i == 0 {
+				ss.SkipStart = lameDelay
+			}
+			if i == len(frames)-1 {
+				ss.SkipEnd = uint32(padding)
+			}
+			require.NoError(t, pkt.SideData().SkipSamples().Add(ss))
+		}
+		pkt.SetStreamIndex(st.Index())
+		pkt.RescaleTs(astiav.NewRational(1, rate), st.TimeBase())
+		require.NoError(t, fc.WriteInterleavedFrame(pkt))
+		pkt.Unref()
+	}
+	require.NoError(t, fc.WriteTrailer())
+	require.NoError(t, pb.Close())
+	return path
+}
+
+// checkMuxed: frames muxed by FFmpeg's mp3 muxer carry a Xing header with
+// the frame count (tagged "Info" if every frame has the first's bitrate,
+// "Xing" otherwise) and a LAME tag whose delay and padding FFmpeg's
+// decoder and mpg123 (gapless) honour: both decode exactly the frames'
+// samples less the priming and the padding.
+func checkMuxed(t *testing.T, frames [][]byte, rate, ch int) {
+	t.Helper()
+	spf := 1152
+	if rate < 32000 {
+		spf = 576
+	}
+	padding := spf/2 + 7
+	path := muxMP3(t, frames, rate, ch, padding)
+	b, err := os.ReadFile(path)
+	require.NoError(t, err)
+	h, _ := parseMP3Head(b[:4])
+	require.NotZero(t, h.rate, "the Xing frame")
+	xing := b[4+h.sideLen():]
+	vbr := slices.ContainsFunc(frames, func(f []byte) bool { return f[2]>>4 != frames[0][2]>>4 })
+	assert.Equal(t, map[bool]string{false: "Info", true: "Xing"}[vbr], string(xing[:4]), "the Xing header's tag")
+	assert.Equal(t, uint32(len(frames)), binary.BigEndian.Uint32(xing[8:]), "the Xing header's frame count")
+	want := len(frames)*spf - lameDelay - padding
+	assert.Equal(t, want, testmedia.Decode(t, path).Frames(), "FFmpeg's decode of the muxed file")
+	wav := filepath.Join(t.TempDir(), "mpg123.wav")
+	out, err := exec.Command("mpg123", "-q", "--gapless", "-w", wav, path).CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	assert.Equal(t, want, testmedia.Decode(t, wav).Frames(), "mpg123's decode of the muxed file")
+}
+
 // TestMP3Join: 8 s of music encoded whole, and in segments of a second and
 // a bit whose encoders start 4 frames early, joined. At 44.1/48 kHz
 // (MPEG-1) and 22.05/24 kHz (MPEG-2), mono and stereo, CBR 128 kb/s and
@@ -348,6 +437,7 @@ func TestMP3Join(t *testing.T) {
 			grown, extra := checkJoined(t, joined, kept, segs)
 
 			ff, mpg := decodeMP3(t, joined, ch)
+			checkMuxed(t, joined, c.rate, ch)
 			ffWhole, _ := decodeMP3(t, whole, ch)
 			assert.Len(t, ff, n*spf*ch, "FFmpeg's decode")
 			assert.Len(t, mpg, n*spf*ch, "mpg123's decode")
@@ -389,7 +479,9 @@ func TestMP3Join(t *testing.T) {
 // without a word to its exact length, and each segment's audio, but for
 // the two frames after the splice, which overlap the other segment's,
 // decodes to what the segment decodes to alone: the bumps change nothing
-// but the frames' sizes. Each case once more with CRC-protected frames,
+// but the frames' sizes; and FFmpeg's mp3 muxer writes the joined frames
+// with the right Xing header and LAME tag (checkMuxed). Each case once
+// more with CRC-protected frames,
 // whose CRCs the joiner recomputes (FFmpeg's decoder checks them).
 func TestMP3JoinSplice(t *testing.T) {
 	t.Parallel()
@@ -466,6 +558,7 @@ func TestMP3JoinSplice(t *testing.T) {
 				ff, mpg := decodeMP3(t, joined, ch)
 				assert.Len(t, ff, len(joined)*spf*ch, "FFmpeg's decode")
 				assert.Len(t, mpg, len(joined)*spf*ch, "mpg123's decode")
+				checkMuxed(t, joined, c.rate, ch)
 				ffPrev, mpgPrev := decodeMP3(t, prev[:k+1], ch)
 				ffNext, mpgNext := decodeMP3(t, next[:len(next)-2], ch)
 				for _, d := range []struct {
