@@ -53,7 +53,8 @@ func (s *Server) handleResult(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusGone, "expired", "the link has expired")
 		return
 	}
-	// Only a link this server signed gets here, so id is one of its job ids.
+	// Only a link signed with this server's key (its own, or a replica's)
+	// gets here, so id is a job id the service made.
 	info(r).jobID = id
 	f, j, err := s.m.OpenResult(r.Context(), id)
 	switch {

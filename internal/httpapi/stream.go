@@ -33,6 +33,12 @@ import (
 // (or opens a new stream). Streams are bounded: MaxStreams in all,
 // MaxStreamsPerOwner per owner (one more gets 429 with Retry-After), and
 // one per connection (HTTP/1.1 carries one request at a time).
+//
+// A waiting stream reads its job again at every jobs.Manager.Changed. With
+// a shared store that signal comes from every node, for every job's change
+// of state and every running job's progress report (at most 4 a second per
+// job): each stream then reads once per change anywhere, one query each,
+// a load that MaxStreams bounds.
 
 const (
 	eventStatus = "status"
