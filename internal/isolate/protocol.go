@@ -35,7 +35,9 @@ import (
 // extract.Options or extract.Result changes the protocol only on purpose,
 // with protocolVersion. A parent refuses an isolate of another version.
 // Version 2: the wire types (version 1 sent extract's types as they were).
-const protocolVersion = 2
+// Version 3: options carry Parallelism (the job manager's choice; without
+// it an isolate would encode on every core, workers busy or not).
+const protocolVersion = 3
 
 // maxLine bounds one protocol line. Replies are small; a longer line means a
 // broken or compromised isolate, never a reason to buffer without end.

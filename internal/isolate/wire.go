@@ -10,16 +10,17 @@ import (
 // protocolVersion). Progress and Logger are not data: the protocol carries
 // them as messages of their own.
 type wireOptions struct {
-	Format     string        `json:"format,omitempty"`
-	Start      time.Duration `json:"start,omitempty"`
-	Duration   time.Duration `json:"duration,omitempty"`
-	Track      int           `json:"track,omitempty"`
-	Language   string        `json:"language,omitempty"`
-	SampleRate int           `json:"sample_rate,omitempty"`
-	Channels   int           `json:"channels,omitempty"`
-	Bitrate    int           `json:"bitrate,omitempty"`
-	Copy       string        `json:"copy,omitempty"`
-	Limits     wireLimits    `json:"limits"`
+	Format      string        `json:"format,omitempty"`
+	Start       time.Duration `json:"start,omitempty"`
+	Duration    time.Duration `json:"duration,omitempty"`
+	Track       int           `json:"track,omitempty"`
+	Language    string        `json:"language,omitempty"`
+	SampleRate  int           `json:"sample_rate,omitempty"`
+	Channels    int           `json:"channels,omitempty"`
+	Bitrate     int           `json:"bitrate,omitempty"`
+	Copy        string        `json:"copy,omitempty"`
+	Parallelism int           `json:"parallelism,omitempty"`
+	Limits      wireLimits    `json:"limits"`
 }
 
 type wireLimits struct {
@@ -73,7 +74,7 @@ func toWireOptions(o extract.Options) *wireOptions {
 	return &wireOptions{
 		Format: string(o.Format), Start: o.Start, Duration: o.Duration, Track: o.Track, Language: o.Language,
 		SampleRate: o.SampleRate, Channels: o.Channels, Bitrate: o.Bitrate, Copy: string(o.Copy),
-		Limits: wireLimits(o.Limits),
+		Parallelism: o.Parallelism, Limits: wireLimits(o.Limits),
 	}
 }
 
@@ -81,7 +82,7 @@ func (o *wireOptions) options() extract.Options {
 	return extract.Options{
 		Format: extract.Format(o.Format), Start: o.Start, Duration: o.Duration, Track: o.Track, Language: o.Language,
 		SampleRate: o.SampleRate, Channels: o.Channels, Bitrate: o.Bitrate, Copy: extract.CopyMode(o.Copy),
-		Limits: extract.Limits(o.Limits),
+		Parallelism: o.Parallelism, Limits: extract.Limits(o.Limits),
 	}
 }
 

@@ -17,7 +17,7 @@ func TestWireRoundTrip(t *testing.T) {
 	t.Parallel()
 	opts := extract.Options{
 		Format: extract.OGG, Start: time.Second, Duration: 2 * time.Second, Track: 2, Language: "fra",
-		SampleRate: 32000, Channels: 1, Bitrate: 96000, Copy: extract.CopyNever,
+		SampleRate: 32000, Channels: 1, Bitrate: 96000, Copy: extract.CopyNever, Parallelism: 3,
 		Limits: extract.Limits{ProbeSize: 1, AnalyzeDuration: 2, MaxStreams: 3, MaxOutputDuration: 4, MaxOutputBytes: 5,
 			DecoderThreads: 6, MaxSampleRate: 7, MaxChannels: 8},
 	}
