@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -150,7 +151,21 @@ func migrate(ctx context.Context, pool *pgxpool.Pool) error {
 // River client: one that works the extract and fetch queues with workers,
 // or an insert-only one when workers is nil.
 func openPostgres(ctx context.Context, url, node string, workers *river.Workers, queues map[string]river.QueueConfig, logger *slog.Logger) (*pgStore, error) {
-	pool, err := pgxpool.New(ctx, url)
+	pcfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("%w: jobs: store: %w", ErrInvalidRequest, err)
+	}
+	if !strings.Contains(url, "pool_max_conns") {
+		// pgx's default (4 on a small machine) is too few: River's
+		// listener, producers and completer, and every worker's
+		// transactions share the pool.
+		n := int32(poolSpare)
+		for _, q := range queues {
+			n += int32(q.MaxWorkers)
+		}
+		pcfg.MaxConns = max(pcfg.MaxConns, n)
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
 	if err != nil {
 		return nil, fmt.Errorf("%w: jobs: store: %w", ErrInvalidRequest, err)
 	}
@@ -177,6 +192,10 @@ func openPostgres(ctx context.Context, url, node string, workers *river.Workers,
 	}
 	return &pgStore{pool: pool, river: client, node: node}, nil
 }
+
+// poolSpare is how many connections a node's pool has beside one per
+// worker and fetcher (unless the URL sets pool_max_conns).
+const poolSpare = 8
 
 // pgTimeout bounds one store call: the store interface takes no context.
 const pgTimeout = 30 * time.Second
