@@ -211,14 +211,14 @@ func joinMP3(t testing.TB, segs []mp3Seg) (joined, kept [][]byte) {
 	return append(joined, out...), kept
 }
 
-// checkJoined asserts what the joiner promises of joined, made from kept
-// (kept[i][skip:]... of each segment, in order): one frame per kept frame,
-// with its main data bit for bit, every main_data_begin within reach and
-// inside the stream, each frame's main data ending in its own frame, and
-// each frame's header unchanged but where the frame needed more room, then
-// at the smallest size that holds it (unless it grew to make room for a
-// frame after it at the highest bitrate). It returns which frames grew and by
-// how many bytes in all.
+// checkJoined asserts what the joiner promises of joined, made from the
+// kept frames of segs (kept, in order): one frame per kept frame, with its
+// side information and main data bit for bit; every main_data_begin
+// within reach and inside the stream; each frame's main data ending in its
+// own frame; each frame's header unchanged but where the frame needed
+// more room, then at the smallest size that holds it (unless it grew to
+// make room for a frame after it at the highest bitrate). It returns which
+// frames grew and by how many bytes in all.
 func checkJoined(t *testing.T, joined, kept [][]byte, segs []mp3Seg) (grown []int, extra int) {
 	t.Helper()
 	require.Len(t, joined, len(kept))
@@ -237,6 +237,12 @@ func checkJoined(t *testing.T, joined, kept [][]byte, segs []mp3Seg) (grown []in
 		assert.Equal(t, in[:2], out[:2], "frame %d: header", i)
 		assert.Equal(t, in[2]&0x0D, out[2]&0x0D, "frame %d: sampling frequency, private bit", i)
 		assert.Equal(t, in[3], out[3], "frame %d: header", i)
+		side := func(f []byte) []byte { // but for main_data_begin
+			s := slices.Clone(f[h.sideOff() : h.sideOff()+h.sideLen()])
+			h.setMainDataBegin(s, 0)
+			return s
+		}
+		assert.Equal(t, side(in), side(out), "frame %d: side information", i)
 		if in[2] == out[2] {
 			continue
 		}
