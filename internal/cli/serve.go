@@ -105,7 +105,7 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	fs.IntVar(&cfg.MaxStreams, "max-streams", 0, "live status streams (server-sent events) open at once, `N`; more get 429 (default 1000)")
 	fs.IntVar(&cfg.MaxStreamsPerOwner, "max-streams-per-owner", 0, "live status streams one owner may have open, `N` (default 20)")
 	fs.StringVar(&cfg.PublicURL, "public-url", "", "`URL` that result links start with, e.g. https://audex.example.com (default: the request's host)")
-	fs.DurationVar(&cfg.PresignResults, "presign-results", 0, "with --blobs s3://…, answer a result link's GET with a redirect to a presigned URL of the bucket that lasts this long, e.g. 5m, instead of sending the bytes (clients must reach the bucket's endpoint; default 0: send them)")
+	fs.DurationVar(&cfg.PresignResults, "presign-results", 0, "with --blobs s3://…, answer a result link's GET with a redirect to a presigned URL of the bucket that lasts this long, e.g. 5m, instead of sending the bytes (clients must follow redirects, curl -L, and reach the bucket's endpoint; default 0: send them)")
 	keyFile := fs.String("signing-key-file", "", "`FILE` holding the key that signs result links and webhooks, at least 32 bytes, the same on every replica; required with --store (default: a random key kept in --data-dir)")
 	fs.DurationVar(&cfg.RetryAfter, "retry-after", 0, "what 429 and 503 answers tell clients to wait (default 5s)")
 	fs.DurationVar(&cfg.ReadHeaderTimeout, "read-header-timeout", 0, "time allowed for a request's headers (default 10s)")

@@ -61,8 +61,9 @@ type Config struct {
 	// on every request, so a persistent result outlives any presigned
 	// URL. Only blobs that presign (jobs.Presigner: S3) do; HEAD,
 	// conditional requests and results on disk are streamed as with 0,
-	// the default. Clients must reach the blob store's endpoint (the one
-	// the servers use: see internal/s3blobs). Keep it short (minutes):
+	// the default. Clients must follow redirects (curl needs -L; most
+	// HTTP libraries and browsers do by default) and reach the blob
+	// store's endpoint (the one the servers use: see internal/s3blobs). Keep it short (minutes):
 	// whoever holds the URL may read until it expires, whatever happens
 	// to the job meanwhile. S3 allows at most 7 days.
 	PresignResults time.Duration
