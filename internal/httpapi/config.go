@@ -63,9 +63,10 @@ type Config struct {
 	// conditional requests and results on disk are streamed as with 0,
 	// the default. Clients must follow redirects (curl needs -L; most
 	// HTTP libraries and browsers do by default) and reach the blob
-	// store's endpoint (the one the servers use: see internal/s3blobs). Keep it short (minutes):
-	// whoever holds the URL may read until it expires, whatever happens
-	// to the job meanwhile. S3 allows at most 7 days.
+	// store's endpoint (the one the servers use: see internal/s3blobs).
+	// Keep it short (minutes): whoever holds the URL may read until it
+	// expires, whatever happens to the job meanwhile. S3 allows at most
+	// 7 days.
 	PresignResults time.Duration
 
 	// SubmitRate limits each owner's submissions to this many per second on
