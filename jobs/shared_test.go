@@ -457,3 +457,38 @@ func TestSharedFetchReaped(t *testing.T) {
 	other.waitStarted(t, busy.ID, 1)
 	assert.Equal(t, 1, other.record(t, busy.ID).Crashes)
 }
+
+// TestSharedNotifications: with a notifier on every node, each job's
+// notification is delivered once, whichever node ran the job.
+func TestSharedNotifications(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t)
+	nodes := []*node{c.node("api", apiOnly), c.node("b", nil), c.node("c", nil)}
+	f := newFakeNotifier(c.clock.Now)
+	for _, n := range nodes {
+		require.NoError(t, n.m.StartNotifier(f, nil))
+	}
+	var ids []string
+	for i := range 6 {
+		j, err := nodes[i%3].m.SubmitReader(context.Background(), strings.NewReader("ok"), Request{Notify: "hook"})
+		require.NoError(t, err)
+		ids = append(ids, j.ID)
+	}
+	for _, id := range ids {
+		require.Eventually(t, func() bool {
+			j, err := nodes[0].m.Get(id)
+			return err == nil && j.Notification != nil && j.Notification.State == NotificationDelivered
+		}, 30*time.Second, 10*time.Millisecond)
+	}
+	got := map[string]int{}
+	f.mu.Lock()
+	for _, call := range f.calls {
+		got[call.n.Job.ID]++
+		assert.Equal(t, StateSucceeded, call.n.Job.State)
+	}
+	f.mu.Unlock()
+	assert.Len(t, got, len(ids))
+	for _, id := range ids {
+		assert.Equal(t, 1, got[id], "job %s notified once", id)
+	}
+}
