@@ -65,7 +65,8 @@ func TestSharedStoreNeedsSigningKey(t *testing.T) {
 // cancel on a stops b's extraction and leaves no result; a link made by b
 // downloads through a (which redirects to a presigned URL) and through b
 // (which streams ranges); the webhook's signature verifies with the secret
-// either replica gives.
+// either replica gives; both report every job of the store in their job
+// metrics.
 func TestReplicas(t *testing.T) {
 	t.Parallel()
 	pg := testsvc.StartPostgres(t)
@@ -199,6 +200,17 @@ func TestReplicas(t *testing.T) {
 	assert.Equal(t, id, hooked["job_id"])
 	assert.Equal(t, statusSuccessful, hooked["status"])
 	assert.Equal(t, path, strings.TrimPrefix(hooked["url"].(string), a.ts.URL), "submitted to a: a's host")
+
+	// Every replica's job metrics describe the whole store; the HTTP ones
+	// its own work.
+	for _, x := range []*bundle{a, b} {
+		m := string(x.do(x.newRequest(http.MethodGet, "/metrics", nil, "")).body)
+		assert.Contains(t, m, `audex_jobs{state="succeeded"} 1`)
+		assert.Contains(t, m, `audex_jobs{state="canceled"} 1`)
+		assert.Contains(t, m, `audex_job_duration_seconds_count{outcome="succeeded"} 1`)
+		redirects := map[*bundle]string{a: "1", b: "0"}[x]
+		assert.Contains(t, m, "audex_result_redirects_total "+redirects)
+	}
 
 	// Deleted through b: gone on a, link included, and from the bucket.
 	assert.Equal(t, http.StatusNoContent, b.do(b.newRequest(http.MethodDelete, "/job/extract/video/audio/"+id, nil, tokenA)).StatusCode)
