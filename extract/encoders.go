@@ -81,7 +81,11 @@ var specs = map[Format]encSpec{
 	MP3: {muxer: "mp3", encoder: "libmp3lame", codec: astiav.CodecIDMp3,
 		rates:   []int{48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000},
 		maxRate: 48000, maxChannels: 2, signalsDelay: true, seekableOutput: true,
-		bitrate: perChannel(64000, 320000), trim: trimLAME},
+		bitrate: perChannel(64000, 320000), trim: trimLAME,
+		// LAME's filterbanks overlap a frame on either side, and a frame's
+		// main data reaches at most 511 bytes back (a few frames); its
+		// psychoacoustics settle within a few frames more.
+		splice: spliceRule{kind: spliceMP3, pre: 8, post: 2}},
 	WAV: {muxer: "wav", encoder: "pcm_s16le", codec: astiav.CodecIDPcmS16Le,
 		maxRate: 384000, maxChannels: 8, signalsDelay: true, seekableOutput: true},
 	AAC: {muxer: "adts", encoder: "aac", codec: astiav.CodecIDAac, rates: aacRates,

@@ -11,23 +11,10 @@ package extract
 //#cgo pkg-config: libavcodec libavutil
 //#include <libavcodec/avcodec.h>
 //#include <libavutil/samplefmt.h>
-//#include <string.h>
 //
 //static int audex_bits_per_raw_sample(AVCodecContext *c) { return c->bits_per_raw_sample; }
 //static uint8_t *audex_new_extradata(AVPacket *p, size_t *size) {
 //	return av_packet_get_side_data(p, AV_PKT_DATA_NEW_EXTRADATA, size);
-//}
-//// Replaces a packet's payload with a copy of d, keeping its properties.
-//static int audex_pkt_set_data(AVPacket *p, const uint8_t *d, int n) {
-//	AVBufferRef *buf = av_buffer_alloc((size_t)n + AV_INPUT_BUFFER_PADDING_SIZE);
-//	if (!buf) return AVERROR(ENOMEM);
-//	memcpy(buf->data, d, n);
-//	memset(buf->data + n, 0, AV_INPUT_BUFFER_PADDING_SIZE);
-//	av_buffer_unref(&p->buf);
-//	p->buf = buf;
-//	p->data = buf->data;
-//	p->size = n;
-//	return 0;
 //}
 //static uint8_t *audex_frame_bytes(AVFrame *f, int *n) {
 //	*n = f->nb_samples * f->ch_layout.nb_channels * av_get_bytes_per_sample(f->format);
@@ -47,12 +34,6 @@ import (
 
 func bitsPerRawSample(cc *astiav.CodecContext) int {
 	return int(C.audex_bits_per_raw_sample((*C.AVCodecContext)(cc.UnsafePointer())))
-}
-
-// cPacket is p's C address: go-astiav v0.39.0's Packet holds exactly that
-// pointer as its only field (see packetEncrypted).
-func cPacket(p *astiav.Packet) *C.AVPacket {
-	return *(**C.AVPacket)(unsafe.Pointer(p))
 }
 
 // flacJoin carries what stitching FLAC segments needs across them.
@@ -100,13 +81,12 @@ func (j *flacJoin) sum(f *astiav.Frame) {
 // next renumbers a kept packet's frame, or, for the encoder's last (empty)
 // packet, rewrites the STREAMINFO it carries for the whole stream.
 func (j *flacJoin) next(p *astiav.Packet) error {
-	c := cPacket(p)
 	if p.Size() > 0 {
 		frame, err := flacRenumber(p.Data(), j.frames)
 		if err != nil {
 			return err
 		}
-		if err := avErr(int(C.audex_pkt_set_data(c, (*C.uint8_t)(unsafe.Pointer(&frame[0])), C.int(len(frame))))); err != nil {
+		if err := setPacketData(p, frame); err != nil {
 			return fmt.Errorf("flac: %w", err)
 		}
 		j.frames++
@@ -116,7 +96,7 @@ func (j *flacJoin) next(p *astiav.Packet) error {
 		j.maxSize = max(j.maxSize, len(frame))
 	}
 	var size C.size_t
-	if ptr := C.audex_new_extradata(c, &size); ptr != nil && size == 34 {
+	if ptr := C.audex_new_extradata(*(**C.AVPacket)(unsafe.Pointer(p)), &size); ptr != nil && size == 34 {
 		si := unsafe.Slice((*byte)(unsafe.Pointer(ptr)), 34)
 		flacStreamInfo(si, j.minSize, j.maxSize, j.samples, j.md5.Sum(nil))
 	}

@@ -1,5 +1,23 @@
 package extract
 
+//#cgo pkg-config: libavcodec libavutil
+//#include <libavcodec/avcodec.h>
+//#include <string.h>
+//
+//// Replaces a packet's payload with a copy of d, keeping its properties.
+//static int audex_pkt_set_data(AVPacket *p, const uint8_t *d, int n) {
+//	AVBufferRef *buf = av_buffer_alloc((size_t)n + AV_INPUT_BUFFER_PADDING_SIZE);
+//	if (!buf) return AVERROR(ENOMEM);
+//	if (n > 0) memcpy(buf->data, d, n);
+//	memset(buf->data + n, 0, AV_INPUT_BUFFER_PADDING_SIZE);
+//	av_buffer_unref(&p->buf);
+//	p->buf = buf;
+//	p->data = buf->data;
+//	p->size = n;
+//	return 0;
+//}
+import "C"
+
 import (
 	"crypto/md5"
 	"errors"
@@ -8,6 +26,7 @@ import (
 	"runtime/debug"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/asticode/go-astiav"
 )
@@ -44,6 +63,10 @@ const (
 	// spliceFLAC: frames stand alone; their headers number them, and
 	// STREAMINFO sums the stream (flacsplice.go).
 	spliceFLAC
+	// spliceMP3: a frame's main data may lie in the frames before it (the
+	// bit reservoir), pre-roll included: mp3Joiner lays it out again
+	// (mp3splice.go).
+	spliceMP3
 )
 
 // segmentLength is the audio in one segment, and segmentMin the shortest
@@ -62,28 +85,39 @@ func (t *transcoder) frameSink() frameSink {
 		return continuous{t}
 	}
 	g := &segmenter{t: t, codec: t.codec, size: size, pre: pre, post: post, workers: t.o.Parallelism}
-	if t.spec.splice.kind == spliceFLAC {
+	switch t.spec.splice.kind {
+	case spliceFLAC:
 		g.flac = &flacJoin{md5: md5.New(), bits: bitsPerRawSample(t.enc)}
+	case spliceMP3:
+		g.mp3 = newMP3Joiner()
 	}
 	return g
 }
 
 // segmentPlan is the segment length and the pre- and post-roll, in encoder
-// frames, when the output is to be encoded in segments. An output of
-// unknown length is: its segments come as it grows.
+// frames, when the output is to be encoded in segments. An output of known
+// length is cut into a multiple of Parallelism segments of at most
+// segmentLength, so that the last round keeps every encoder busy; one of
+// unknown length into segments of segmentLength as it grows.
 func (t *transcoder) segmentPlan() (size, pre, post int64, ok bool) {
 	rule := t.spec.splice
 	if rule.kind == spliceNone || t.o.Parallelism < 2 || t.frameSize <= 0 {
 		return 0, 0, 0, false
 	}
-	if n := t.w.length(); n > 0 && n < samplesOf(segmentMin, t.params.rate) {
+	n := t.w.length()
+	if n > 0 && n < samplesOf(segmentMin, t.params.rate) {
 		return 0, 0, 0, false
 	}
-	frames := func(d time.Duration) int64 {
-		return int64(math.Ceil(d.Seconds() * float64(t.params.rate) / float64(t.frameSize)))
+	frames := func(samples int64) int64 { return (samples + int64(t.frameSize) - 1) / int64(t.frameSize) }
+	size = frames(samplesOf(segmentLength, t.params.rate))
+	if n > 0 {
+		total, p := frames(n), int64(t.o.Parallelism)
+		segments := (total + size - 1) / size
+		segments = (segments + p - 1) / p * p
+		size = (total + segments - 1) / segments
 	}
-	pre, post = max(int64(rule.pre), frames(rule.preroll)), int64(rule.post)
-	return max(frames(segmentLength), pre+post+1), pre, post, true
+	pre, post = max(int64(rule.pre), frames(samplesOf(rule.preroll, t.params.rate))), int64(rule.post)
+	return max(size, pre+post+1), pre, post, true
 }
 
 // segmenter hands each frame to the segments it belongs to (its own, and
@@ -102,16 +136,21 @@ type segmenter struct {
 	live   []*segment // started and not yet written, oldest first
 	stop   atomic.Bool
 	flac   *flacJoin // FLAC's renumbering and STREAMINFO; nil for others
+	mp3    *mp3Joiner
+	// mp3Kept are the kept MP3 packets the joiner has not given frames
+	// for yet, in order: each takes the next frame's bytes.
+	mp3Kept []*astiav.Packet
 }
 
 // segment is the encode of frames [num*size-pre, (num+1)*size+post).
 type segment struct {
-	num  int64
-	in   chan *astiav.Frame // closed after the segment's last frame
-	open bool
-	done chan struct{} // closed when its encoder has let go; pkts and err are then set
-	pkts []*astiav.Packet
-	err  error
+	num   int64
+	in    chan []*astiav.Frame // batches of frames; closed after the last
+	batch []*astiav.Frame      // filled by the segmenter, sent when full
+	open  bool
+	done  chan struct{} // closed when its encoder has let go; pkts and err are then set
+	pkts  []*astiav.Packet
+	err   error
 }
 
 func (g *segmenter) encode(f *astiav.Frame) error {
@@ -143,7 +182,11 @@ func (g *segmenter) encode(f *astiav.Frame) error {
 				return errors.New("encode: cloning frame failed")
 			}
 		}
-		s.in <- c
+		s.batch = append(s.batch, c)
+		if len(s.batch) == stageBatch {
+			s.in <- s.batch
+			s.batch = nil
+		}
 	}
 	if num > 0 && off == max(g.post-1, 0) {
 		g.close(g.find(num - 1))
@@ -164,6 +207,10 @@ func (g *segmenter) find(num int64) *segment {
 func (g *segmenter) close(s *segment) {
 	if s.open {
 		s.open = false
+		if len(s.batch) > 0 {
+			s.in <- s.batch
+			s.batch = nil
+		}
 		close(s.in)
 	}
 }
@@ -176,7 +223,10 @@ func (g *segmenter) start(num int64) error {
 			return err
 		}
 	}
-	s := &segment{num: num, in: make(chan *astiav.Frame, g.size+g.pre+g.post), open: true, done: make(chan struct{})}
+	// Room for every batch of the segment: the segmenter never waits for
+	// an encoder but to write the oldest segment.
+	room := (g.size+g.pre+g.post)/stageBatch + 2
+	s := &segment{num: num, in: make(chan []*astiav.Frame, room), open: true, done: make(chan struct{})}
 	g.live = append(g.live, s)
 	go g.run(s)
 	return nil
@@ -190,8 +240,8 @@ func (g *segmenter) run(s *segment) {
 	defer func() {
 		if p := recover(); p != nil {
 			s.err = fmt.Errorf("segment encoder panicked: %v\n%s", p, debug.Stack())
-			for f := range s.in {
-				f.Free()
+			for b := range s.in {
+				freeAll(b)
 			}
 		}
 	}()
@@ -220,15 +270,17 @@ func (g *segmenter) run(s *segment) {
 			s.pkts = append(s.pkts, c)
 		}
 	}
-	for f := range s.in {
-		if s.err == nil && !g.stop.Load() {
-			if err := enc.SendFrame(f); err != nil {
-				s.err = fmt.Errorf("encode: %w", err)
-			} else {
-				s.err = receive()
+	for b := range s.in {
+		for _, f := range b {
+			if s.err == nil && !g.stop.Load() {
+				if err := enc.SendFrame(f); err != nil {
+					s.err = fmt.Errorf("encode: %w", err)
+				} else {
+					s.err = receive()
+				}
 			}
+			f.Free()
 		}
-		f.Free()
 	}
 	if s.err != nil || g.stop.Load() {
 		return
@@ -258,6 +310,9 @@ func (g *segmenter) write(s *segment, last bool) error {
 	if !last {
 		hi = (s.num+1)*g.size*n - delay
 	}
+	if g.mp3 != nil {
+		return g.joinMP3(s, lo, hi)
+	}
 	for i, p := range s.pkts {
 		if p.Pts() < lo || p.Pts() >= hi {
 			continue
@@ -281,6 +336,50 @@ func (g *segmenter) emit(p *astiav.Packet) error {
 	return g.t.writePacket(p)
 }
 
+// joinMP3 hands the joiner a segment's frames up to hi, of which those
+// before lo are pre-roll, and writes the frames it returns on the kept
+// packets, in order.
+func (g *segmenter) joinMP3(s *segment, lo, hi int64) error {
+	var frames [][]byte
+	skip := 0
+	for i, p := range s.pkts {
+		if p.Pts() >= hi {
+			continue
+		}
+		frames = append(frames, p.Data())
+		if p.Pts() < lo {
+			skip++
+			continue
+		}
+		s.pkts[i] = nil
+		g.mp3Kept = append(g.mp3Kept, p)
+	}
+	out, err := g.mp3.add(frames, skip)
+	if err != nil {
+		return fmt.Errorf("encode: %w", err)
+	}
+	return g.writeMP3(out)
+}
+
+func (g *segmenter) writeMP3(frames [][]byte) error {
+	for _, f := range frames {
+		if len(g.mp3Kept) == 0 {
+			return errors.New("encode: mp3 join gave more frames than were kept")
+		}
+		p := g.mp3Kept[0]
+		g.mp3Kept = g.mp3Kept[1:]
+		err := setPacketData(p, f)
+		if err == nil {
+			err = g.t.writePacket(p)
+		}
+		p.Free()
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // finish ends the segments still live: the one holding the last frame is
 // the last, one holding only pre-roll is dropped.
 func (g *segmenter) finish() error {
@@ -302,6 +401,19 @@ func (g *segmenter) finish() error {
 			return err
 		}
 	}
+	if g.mp3 != nil {
+		out, err := g.mp3.flush()
+		if err == nil {
+			err = g.writeMP3(out)
+		}
+		if err == nil && len(g.mp3Kept) > 0 {
+			err = fmt.Errorf("encode: mp3 join gave %d frames fewer than were kept", len(g.mp3Kept))
+		}
+		if err != nil {
+			g.abort()
+			return err
+		}
+	}
 	return nil
 }
 
@@ -313,6 +425,8 @@ func (g *segmenter) abort() {
 	for len(g.live) > 0 {
 		g.drop(g.live[0])
 	}
+	freePackets(g.mp3Kept)
+	g.mp3Kept = nil
 }
 
 // drop waits for the oldest live segment and discards its packets.
@@ -329,4 +443,15 @@ func freePackets(pkts []*astiav.Packet) {
 			p.Free()
 		}
 	}
+}
+
+// setPacketData replaces p's payload with a copy of data, keeping its
+// timestamps and side data. go-astiav v0.39.0's Packet holds exactly the
+// C pointer as its only field (see packetEncrypted).
+func setPacketData(p *astiav.Packet, data []byte) error {
+	var d *C.uint8_t
+	if len(data) > 0 {
+		d = (*C.uint8_t)(unsafe.Pointer(&data[0]))
+	}
+	return avErr(int(C.audex_pkt_set_data(*(**C.AVPacket)(unsafe.Pointer(p)), d, C.int(len(data)))))
 }

@@ -25,12 +25,13 @@ func TestSegmentPlan(t *testing.T) {
 	}{
 		{"aac 60 s", AAC, 1024, 2, time.Minute, true, aacPre, 2},
 		{"m4a unknown length", M4A, 1024, 4, 0, true, aacPre, 2},
+		{"aac 100 s on 4", AAC, 1024, 4, 100 * time.Second, true, aacPre, 2},
 		{"ac3", AC3, 1536, 2, time.Minute, true, 2, 1},
 		{"wma", WMA, 2048, 2, time.Minute, true, 2, 1},
 		{"flac", FLAC, 4608, 2, time.Minute, true, 0, 0},
 		{"one encoder asked", AAC, 1024, 1, time.Minute, false, 0, 0},
 		{"shorter than the shortest", AAC, 1024, 2, segmentMin / 2, false, 0, 0},
-		{"mp3 has no joiner here", MP3, 1152, 2, time.Minute, false, 0, 0},
+		{"mp3", MP3, 1152, 2, time.Minute, true, 8, 2},
 		{"vorbis", OGG, 0, 2, time.Minute, false, 0, 0},
 		{"wav", WAV, 0, 2, time.Minute, false, 0, 0},
 	} {
@@ -44,8 +45,18 @@ func TestSegmentPlan(t *testing.T) {
 			}
 			assert.Equal(t, c.pre, pre, "pre-roll frames")
 			assert.Equal(t, c.post, post, "post-roll frames")
-			want := max((int64(segmentLength.Seconds()*rate)+int64(c.frameSize)-1)/int64(c.frameSize), pre+post+1)
-			assert.Equal(t, want, size, "frames in a segment")
+			most := max((int64(segmentLength.Seconds()*rate)+int64(c.frameSize)-1)/int64(c.frameSize), pre+post+1)
+			if c.duration == 0 {
+				assert.Equal(t, most, size, "frames in a segment")
+				return
+			}
+			assert.LessOrEqual(t, size, most, "frames in a segment")
+			total := (int64(c.duration.Seconds()*rate) + int64(c.frameSize) - 1) / int64(c.frameSize)
+			segments := (total + size - 1) / size
+			if segmentLength >= 10*time.Second { // the rounding evens out (not so for AUDEX_TEST_SEGMENTS' short ones)
+				assert.Zero(t, segments%int64(c.parallelism), "%d segments of %d frames for %d encoders", segments, size, c.parallelism)
+			}
+			assert.Greater(t, size*segments, total-size, "no segment is empty")
 		})
 	}
 }

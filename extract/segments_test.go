@@ -54,7 +54,7 @@ func musicLike(t testing.TB) string {
 		"-c:a", "pcm_s16le")
 }
 
-// TestSegmentSplices encodes a 48 s source in 12 s segments on three
+// TestSegmentSplices encodes a 48 s source in 12 s segments on two
 // encoders at once (three splices) and checks the stitched stream against
 // the source and against one encoder's: every frame decodes (FFmpeg's
 // decoder, and faad or flac where Debian has one), the length is what one
@@ -65,10 +65,13 @@ func musicLike(t testing.TB) string {
 // 0.3 dB of one encoder's. FLAC is bit-exact and byte-identical to one
 // encoder's output.
 func TestSegmentSplices(t *testing.T) {
+	if os.Getenv("AUDEX_TEST_SEGMENTS") != "" {
+		t.Skip("measures splices of segmentSeconds, with the codecs' own pre-roll")
+	}
 	t.Parallel()
 	src := musicLike(t)
 	ref := testmedia.Decode(t, src)
-	for _, f := range []extract.Format{extract.M4A, extract.AAC, extract.AC3, extract.WMA, extract.FLAC} {
+	for _, f := range []extract.Format{extract.MP3, extract.M4A, extract.AAC, extract.AC3, extract.WMA, extract.FLAC} {
 		t.Run(f.String(), func(t *testing.T) {
 			t.Parallel()
 			dir := t.TempDir()
@@ -81,7 +84,7 @@ func TestSegmentSplices(t *testing.T) {
 				return out, res
 			}
 			one, oneRes := encode("one", 1)
-			par, parRes := encode("par", 3)
+			par, parRes := encode("par", 2)
 			decodesCleanly(t, par, f)
 			a, b := testmedia.Decode(t, one), testmedia.Decode(t, par)
 			require.Equal(t, ref.Channels, b.Channels)
@@ -89,7 +92,7 @@ func TestSegmentSplices(t *testing.T) {
 			assert.Equal(t, oneRes.Samples, parRes.Samples)
 			want := ref.Frames()
 			switch f {
-			case extract.FLAC:
+			case extract.FLAC, extract.MP3:
 				assert.Equal(t, want, b.Frames())
 			case extract.M4A:
 				assert.Equal(t, int64(want), parRes.Samples)
@@ -175,6 +178,8 @@ func frameSizeOf(f extract.Format) int {
 		return 2048
 	case extract.FLAC:
 		return 4608
+	case extract.MP3:
+		return 1152
 	}
 	return 1024
 }
@@ -194,6 +199,8 @@ func decodesCleanly(t *testing.T, path string, f extract.Format) {
 		second = []string{"flac", "-t", "-s", path} // checks every CRC and the MD5
 	case extract.AAC, extract.M4A:
 		second = []string{"faad", "-q", "-o", os.DevNull, path}
+	case extract.MP3:
+		second = []string{"mpg123", "-q", "-t", path}
 	default:
 		return
 	}
