@@ -52,10 +52,11 @@ type Options struct {
 	Copy CopyMode `json:"copy,omitempty"`
 
 	// Parallelism is how many encoders may run at once on one output:
-	// outputs of at least 30 s in the formats that can be stitched (AAC,
-	// M4A, AC-3, WMA, FLAC) are cut into segments encoded side by side
-	// and joined into one gapless stream. 0 means runtime.GOMAXPROCS; 1
-	// keeps one encoder.
+	// outputs of at least 30 s in MP3, AAC, M4A, AC-3, WMA and FLAC are
+	// cut into segments encoded side by side and joined into the one
+	// gapless stream of the exact length asked for (Vorbis, Opus, AMR and
+	// WAV keep one encoder). 0 means runtime.GOMAXPROCS; 1 keeps one
+	// encoder.
 	Parallelism int `json:"parallelism,omitempty"`
 
 	// Progress, when set, is called from the extracting goroutine each time
