@@ -64,8 +64,8 @@ type Config struct {
 	// the default. Clients must follow redirects (curl needs -L; most
 	// HTTP libraries and browsers do by default) and reach the blob
 	// store's endpoint (the one the servers use: see internal/s3blobs).
-	// Keep it short (minutes): whoever holds the URL may read until it
-	// expires, whatever happens to the job meanwhile. S3 allows at most
+	// Keep it short (minutes): whoever holds the URL may read the result
+	// until the URL expires or the result is deleted. S3 allows at most
 	// 7 days.
 	PresignResults time.Duration
 
