@@ -90,10 +90,11 @@ test: deps browser s3server postgres decoders fmt-check vet
 	@# fuzz runs them long).
 	@$(MAKE) --no-print-directory fuzz-short
 
-bench: deps
+bench: deps postgres s3server
 	$(WITH) $(GO) test -run '^$$' -bench . -benchtime 20x -timeout 60m ./extract
 	$(WITH) $(GO) test -run '^$$' -bench Isolation -benchtime 300x ./internal/isolate
 	$(WITH) $(GO) test -run '^$$' -bench ClipProcess -benchtime 200x ./internal/cli
+	$(WITH) $(GO) test -run '^$$' -bench Distributed -benchtime 100x -timeout 30m ./internal/cli
 
 # L3: 2,000 sequential jobs through an in-process job manager, cycling good
 # and bad inputs; prints the RSS slope and the goroutine, fd and thread
