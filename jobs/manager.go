@@ -600,46 +600,57 @@ func (m *Manager) cancel(id string, now time.Time) (*record, error) {
 	err := m.use(func() error {
 		m.claimMu.Lock()
 		defer m.claimMu.Unlock()
-		var err error
-		if r, err = m.store.get(id); err != nil {
-			return storeErr(err)
-		}
-		switch r.State {
-		case StateQueued:
-			r, err = m.store.update(id, func(r *record) error { return r.cancelQueued(now, m.retention(r)) })
-			if err != nil {
+		// On a shared store another node may claim, end or re-queue the
+		// job between the read and the change (claimMu is this node's
+		// only): then look again.
+		for {
+			var err error
+			if r, err = m.store.get(id); err != nil {
 				return storeErr(err)
 			}
-			m.mu.Lock()
-			if stop := m.fetching[id]; stop != nil {
-				stop()
-			}
-			m.mu.Unlock()
-			m.deleteBlob(inputKey(id))
-			m.log.Info("job canceled", "job", id, "state", StateQueued)
-			m.notify()
-			if m.pg != nil {
-				m.cancelRiver(r.riverJob) // a fetch under way on another node
-			}
-		case StateRunning:
-			m.mu.Lock()
-			if run := m.runs[id]; run != nil {
-				run.userCanceled.Store(true)
-				run.cancel(context.Canceled)
-			}
-			m.mu.Unlock()
-			if m.pg != nil {
-				// Whichever node runs it: the row says canceled (for the
-				// reaper, should that node die), and River cancels the
-				// work's context there.
-				riverJob, err := m.pg.requestCancel(id)
+			switch r.State {
+			case StateQueued:
+				r, err = m.store.update(id, func(r *record) error { return r.cancelQueued(now, m.retention(r)) })
+				if errors.Is(err, errTransition) && m.pg != nil {
+					continue
+				}
 				if err != nil {
 					return storeErr(err)
 				}
-				m.cancelRiver(riverJob)
+				m.mu.Lock()
+				if stop := m.fetching[id]; stop != nil {
+					stop()
+				}
+				m.mu.Unlock()
+				m.deleteBlob(inputKey(id))
+				m.log.Info("job canceled", "job", id, "state", StateQueued)
+				m.notify()
+				if m.pg != nil {
+					m.cancelRiver(r.riverJob) // a fetch under way on another node
+				}
+			case StateRunning:
+				m.mu.Lock()
+				if run := m.runs[id]; run != nil {
+					run.userCanceled.Store(true)
+					run.cancel(context.Canceled)
+				}
+				m.mu.Unlock()
+				if m.pg != nil {
+					// Whichever node runs it: the row says canceled (for
+					// the reaper, should that node die), and River cancels
+					// the work's context there.
+					riverJob, marked, err := m.pg.requestCancel(id)
+					if err != nil {
+						return storeErr(err)
+					}
+					if !marked {
+						continue
+					}
+					m.cancelRiver(riverJob)
+				}
 			}
+			return nil
 		}
-		return nil
 	})
 	return r, err
 }

@@ -431,17 +431,22 @@ func (s *pgStore) report(id string, stage Stage, progress float64) error {
 }
 
 // requestCancel marks a running job to be canceled and returns the River
-// job running it (0 when the job is not running).
-func (s *pgStore) requestCancel(id string) (int64, error) {
+// job running it; marked is false when the job is not running.
+func (s *pgStore) requestCancel(id string) (riverJob int64, marked bool, err error) {
 	ctx, cancel := s.ctx()
 	defer cancel()
-	var riverJob *int64
-	err := s.pool.QueryRow(ctx, `UPDATE audex_jobs SET cancel_requested = true
-		WHERE id = $1 AND state = 'running' RETURNING river_job`, id).Scan(&riverJob)
-	if errors.Is(err, pgx.ErrNoRows) || riverJob == nil {
-		return 0, nil
+	var job *int64
+	err = s.pool.QueryRow(ctx, `UPDATE audex_jobs SET cancel_requested = true
+		WHERE id = $1 AND state = 'running' RETURNING river_job`, id).Scan(&job)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return 0, false, nil
+	case err != nil:
+		return 0, false, err
+	case job != nil:
+		riverJob = *job
 	}
-	return *riverJob, err
+	return riverJob, true, nil
 }
 
 // heldBy returns the jobs (id -> node) held by nodes without a heartbeat

@@ -492,3 +492,27 @@ func TestSharedNotifications(t *testing.T) {
 		assert.Equal(t, 1, got[id], "job %s notified once", id)
 	}
 }
+
+// TestSharedCancelRace: Cancel on one node while other nodes claim and
+// finish the jobs never fails, and every job ends canceled or succeeded.
+func TestSharedCancelRace(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t)
+	api := c.node("api", apiOnly)
+	c.node("b", func(cfg *Config) { cfg.Workers = 2 }).fx.open()
+	c.node("c", func(cfg *Config) { cfg.Workers = 2 }).fx.open()
+	var wg sync.WaitGroup
+	for range 20 {
+		j := api.submit(t, "ok")
+		wg.Go(func() {
+			_, err := api.m.Cancel(j.ID)
+			assert.NoError(t, err)
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			j, err := api.m.Wait(ctx, j.ID)
+			assert.NoError(t, err)
+			assert.Contains(t, []State{StateCanceled, StateSucceeded}, j.State)
+		})
+	}
+	wg.Wait()
+}
