@@ -912,7 +912,10 @@ func (m *Manager) blobsAnswer() error {
 	return nil
 }
 
-// Stats is a snapshot of the manager's load.
+// Stats is a snapshot of the manager's load. With a shared store, Queued
+// counts the whole cluster's queue (which QueueSize bounds) and the rest
+// this node: its reservations, its running jobs, its workers (0 with
+// NoWorkers).
 type Stats struct {
 	Queued    int `json:"queued"`
 	Reserved  int `json:"reserved"` // places held by uploads still arriving (Reservation)
