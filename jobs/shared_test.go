@@ -188,13 +188,15 @@ func TestSharedStore(t *testing.T) {
 	// Progress written on the worker node shows on the API node.
 	half := api.submit(t, "half")
 	work.waitStarted(t, half.ID, 1)
+	start := time.Now()
 	require.Eventually(t, func() bool {
 		j, err := api.m.Get(half.ID)
 		return err == nil && j.State == StateRunning && j.Stage == StageExtracting && j.Progress == 0.5
 	}, 30*time.Second, 10*time.Millisecond)
+	t.Logf("progress across nodes: seen after %v", time.Since(start))
 
 	// Cancel on the API node ends the run on the worker node.
-	start := time.Now()
+	start = time.Now()
 	_, err = api.m.Cancel(half.ID)
 	require.NoError(t, err)
 	j = api.wait(t, half.ID)
