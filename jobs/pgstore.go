@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"strings"
 	"time"
 
@@ -148,9 +147,8 @@ func migrate(ctx context.Context, pool *pgxpool.Pool) error {
 }
 
 // openPostgres connects to the database at url, migrates it and makes the
-// River client: one that works the extract and fetch queues with workers,
-// or an insert-only one when workers is nil.
-func openPostgres(ctx context.Context, url, node string, workers *river.Workers, queues map[string]river.QueueConfig, logger *slog.Logger) (*pgStore, error) {
+// River client of rc (insert-only without rc.Queues).
+func openPostgres(ctx context.Context, url, node string, rc *river.Config) (*pgStore, error) {
 	pcfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		return nil, fmt.Errorf("%w: jobs: store: %w", ErrInvalidRequest, err)
@@ -160,7 +158,7 @@ func openPostgres(ctx context.Context, url, node string, workers *river.Workers,
 		// listener, producers and completer, and every worker's
 		// transactions share the pool.
 		n := int32(poolSpare)
-		for _, q := range queues {
+		for _, q := range rc.Queues {
 			n += int32(q.MaxWorkers)
 		}
 		pcfg.MaxConns = max(pcfg.MaxConns, n)
@@ -173,19 +171,7 @@ func openPostgres(ctx context.Context, url, node string, workers *river.Workers,
 		pool.Close()
 		return nil, err
 	}
-	cfg := &river.Config{
-		Logger: logger,
-		// audex bounds each attempt itself (Config.JobTimeout), and its
-		// reaper re-runs a dead node's jobs: River's rescuer only acts on
-		// River jobs left running long after any attempt's end, which are
-		// stale by then.
-		JobTimeout:           -1,
-		RescueStuckJobsAfter: 2 * maxJobTimeout,
-	}
-	if workers != nil {
-		cfg.Workers, cfg.Queues = workers, queues
-	}
-	client, err := river.NewClient(riverpgxv5.New(pool), cfg)
+	client, err := river.NewClient(riverpgxv5.New(pool), rc)
 	if err != nil {
 		pool.Close()
 		return nil, fmt.Errorf("jobs: river client: %w", err)

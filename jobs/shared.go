@@ -60,20 +60,27 @@ func (w *fetchWorker) Work(ctx context.Context, job *river.Job[fetchArgs]) error
 // openShared opens the shared store, with River's workers bound to m
 // (none with NoWorkers: an insert-only client).
 func (m *Manager) openShared() (store, error) {
-	var workers *river.Workers
-	queues := map[string]river.QueueConfig{}
+	rc := &river.Config{
+		Logger: m.log,
+		// audex bounds each attempt itself (Config.JobTimeout), and its
+		// reaper re-runs a dead node's jobs: River's rescuer acts only on
+		// River jobs left running long after any attempt's end, stale by
+		// then.
+		JobTimeout:           -1,
+		RescueStuckJobsAfter: max(maxJobTimeout, m.cfg.JobTimeout) + time.Hour,
+	}
 	if m.cfg.Workers != NoWorkers {
-		workers = river.NewWorkers()
-		river.AddWorker(workers, &extractWorker{m: m})
-		river.AddWorker(workers, &fetchWorker{m: m})
-		queues[kindExtract] = river.QueueConfig{MaxWorkers: m.cfg.Workers}
+		rc.Workers = river.NewWorkers()
+		river.AddWorker(rc.Workers, &extractWorker{m: m})
+		river.AddWorker(rc.Workers, &fetchWorker{m: m})
+		rc.Queues = map[string]river.QueueConfig{kindExtract: {MaxWorkers: m.cfg.Workers}}
 		if m.cfg.Fetcher != nil {
-			queues[kindFetch] = river.QueueConfig{MaxWorkers: m.cfg.Fetchers}
+			rc.Queues[kindFetch] = river.QueueConfig{MaxWorkers: m.cfg.Fetchers}
 		}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), pgTimeout)
 	defer cancel()
-	st, err := openPostgres(ctx, m.cfg.Store, m.cfg.Node, workers, queues, m.log)
+	st, err := openPostgres(ctx, m.cfg.Store, m.cfg.Node, rc)
 	if err != nil {
 		return nil, err
 	}

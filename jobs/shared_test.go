@@ -11,6 +11,7 @@ import (
 	"github.com/audex/audex/internal/testsvc"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -61,7 +62,7 @@ func TestPostgresStore(t *testing.T) {
 	t.Parallel()
 	pg := testsvc.StartPostgres(t)
 	runStoreSuite(t, riverBackend(func(t *testing.T) store {
-		s, err := openPostgres(context.Background(), pg.NewDatabase(t), "suite", nil, nil, slog.New(slog.DiscardHandler))
+		s, err := openPostgres(context.Background(), pg.NewDatabase(t), "suite", &river.Config{Logger: slog.New(slog.DiscardHandler)})
 		require.NoError(t, err)
 		return s
 	}))
