@@ -83,12 +83,12 @@
 // /readyz (this replica can reach the store and the bucket, and has room
 // for uploads: an API-only replica is ready with no work node up); and
 // /metrics. There the HTTP counters (requests, uploads, result bytes and
-// redirects, webhook attempts, streams) count this replica's work, and
-// audex_workers this node's runners (none on an API-only replica, whose
-// Workers is jobs.NoWorkers); audex_jobs, audex_queue_depth and the job
-// histograms describe every job in the store, each replica observing
-// those that finished since it started: read them from one replica, do
-// not sum them across replicas.
+// redirects, webhook attempts, streams and their reads) count this
+// replica's work, and audex_workers this node's runners (none on an
+// API-only replica, whose Workers is jobs.NoWorkers); audex_jobs,
+// audex_queue_depth and the job histograms describe every job in the
+// store, each replica observing those that finished since it started:
+// read them from one replica, do not sum them across replicas.
 //
 // # Use
 //

@@ -28,6 +28,9 @@ type metrics struct {
 	resultRedirects *promtext.CounterVec
 	webhooks        *promtext.CounterVec
 	streams         *promtext.GaugeVec
+	// streamReads counts the streams' reads of their jobs: each is a
+	// query of the store.
+	streamReads *promtext.CounterVec
 }
 
 func newMetrics(m *jobs.Manager, since time.Time) *metrics {
@@ -56,8 +59,11 @@ func newMetrics(m *jobs.Manager, since time.Time) *metrics {
 		streams: promtext.NewGauge(promtext.Opts{
 			Name: "audex_status_streams", Help: "Live status streams (server-sent events) open.",
 		}),
+		streamReads: promtext.NewCounter(promtext.Opts{
+			Name: "audex_status_stream_reads_total", Help: "Reads of their jobs by live status streams (each a query of the job store).",
+		}),
 	}
-	x.reg.Register(x.requests, x.latency, x.submitted, x.uploadBytes, x.resultBytes, x.resultRedirects, x.webhooks, x.streams,
+	x.reg.Register(x.requests, x.latency, x.submitted, x.uploadBytes, x.resultBytes, x.resultRedirects, x.webhooks, x.streams, x.streamReads,
 		newJobsCollector(m, since), promtext.GoCollector(), promtext.ProcessCollector())
 	return x
 }

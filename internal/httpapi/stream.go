@@ -34,18 +34,19 @@ import (
 // MaxStreamsPerOwner per owner (one more gets 429 with Retry-After), and
 // one per connection (HTTP/1.1 carries one request at a time).
 //
-// A waiting stream reads its job again at every jobs.Manager.Changed. With
-// a shared store that signal comes from every node, for every job's change
-// of state and every running job's progress report (at most 4 a second per
-// job): each stream then reads once per change anywhere, one query each,
-// a load that MaxStreams bounds.
+// A waiting stream reads its job again at every jobs.Manager.Changed, but
+// no more often than every streamProgressEvery: with a shared store that
+// signal comes from every node, for every job's change of state and every
+// running job's progress report, and each read is a query. So a stream
+// costs the store at most 4 reads a second however busy the cluster, and
+// shows a change a quarter of a second late at worst.
 
 const (
 	eventStatus = "status"
 	eventDone   = "done"
-	// streamProgressEvery is how often a running job's progress is read:
-	// progress changes are not signaled (Manager.Changed), state changes
-	// are.
+	// streamProgressEvery is how often a running job's progress is read
+	// (progress changes are not signaled by Manager.Changed on one node,
+	// state changes are), and the least time between two reads of a job.
 	streamProgressEvery = 250 * time.Millisecond
 	// streamWriteTimeout bounds each write: a client that stops reading
 	// loses its stream instead of holding it.
@@ -154,12 +155,25 @@ func (s *Server) streamStatus(w http.ResponseWriter, r *http.Request, owner stri
 	heartbeat := time.NewTicker(s.cfg.StreamHeartbeat)
 	defer heartbeat.Stop()
 	last := ""
+	var next time.Time // no read before
 	for {
+		if wait := time.Until(next); wait > 0 {
+			select {
+			case <-time.After(wait):
+			case <-r.Context().Done():
+				return
+			case <-s.drain:
+				return
+			}
+		}
 		// Take the change signal before reading, so that no change
 		// between the two is missed.
 		changed := s.m.Changed()
 		var err error
-		if j, err = s.m.Get(j.ID); err != nil {
+		j, err = s.m.Get(j.ID)
+		next = time.Now().Add(streamProgressEvery)
+		s.metrics.streamReads.Inc()
+		if err != nil {
 			// Deleted, forgotten, or the store is down: a client polls to
 			// learn which.
 			info(r).err = err

@@ -353,3 +353,56 @@ func TestAcceptsEventStream(t *testing.T) {
 		assert.Equal(t, want, acceptsEventStream(req), "%q", accept)
 	}
 }
+
+// TestStatusStreamPacesReads: a waiting stream reads its job at most once
+// every streamProgressEvery, however often the manager signals changes
+// (with a shared store, every node's): a burst of 200 changes of other
+// jobs costs it a read per quarter second, not one per change, and it
+// still follows its own job to the end.
+func TestStatusStreamPacesReads(t *testing.T) {
+	t.Parallel()
+	b := newBundle(t, &bundleOpts{workers: 1})
+	holder := b.jobID(b.submitFile(tokenA, []byte("HOLD"), "hold.mp4", nil, "")) // keeps the one worker
+	id := b.jobID(b.submitFile(tokenA, []byte("a video"), "a.mp4", nil, ""))
+	resp := b.openStream(tokenA, id)
+	defer resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	events := make(chan sseEvent, 100)
+	done := make(chan error, 1)
+	go func() { done <- b.statusEvents(resp.Body, events) }()
+	for e := range events {
+		if e.name == eventStatus {
+			break // the stream has read its job and waits
+		}
+	}
+	reads := func() int {
+		m := string(b.do(b.newRequest(http.MethodGet, "/metrics", nil, "")).body)
+		var n int
+		for line := range strings.Lines(m) {
+			if _, err := fmt.Sscanf(line, "audex_status_stream_reads_total %d", &n); err == nil {
+				return n
+			}
+		}
+		t.Fatalf("no audex_status_stream_reads_total in\n%s", m)
+		return 0
+	}
+
+	before, start := reads(), time.Now()
+	for range 100 { // a submission and a deletion: two changes
+		other := b.jobID(b.submitFile(tokenB, []byte("v"), "x.mp4", nil, ""))
+		require.Equal(t, http.StatusNoContent, b.do(b.newRequest(http.MethodDelete, "/job/extract/video/audio/"+other, nil, tokenB)).StatusCode)
+	}
+	elapsed := time.Since(start)
+	n := reads() - before
+	assert.LessOrEqual(t, n, int(elapsed/streamProgressEvery)+2, "%d reads in %s", n, elapsed)
+
+	// Canceling the holder lets the job run: the stream shows it to the end.
+	require.Equal(t, http.StatusNoContent, b.do(b.newRequest(http.MethodDelete, "/job/extract/video/audio/"+holder, nil, tokenA)).StatusCode)
+	var last sseEvent
+	for e := range events {
+		last = e
+	}
+	require.NoError(t, <-done)
+	assert.Equal(t, eventDone, last.name)
+	assert.Contains(t, string(last.data), `"status":"successful"`)
+}
