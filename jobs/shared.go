@@ -26,6 +26,15 @@ import (
 //     rows every progressEvery (when they changed).
 //   - a listener on audex_changed that wakes Changed (Wait, streams) at
 //     every change any node commits.
+//
+// Shutdown and Close re-queue the runs they interrupt as on the embedded
+// store, and the re-queue inserts the job's next River job in its own
+// transaction; the interrupted River job then completes. (Snoozing the
+// River job instead would leave the re-queued row waiting on a River job
+// still marked running should the process die before River records the
+// snooze, until River's rescuer, an hour later.) A River job that a
+// stopping node gets before it has claimed anything is snoozed: River
+// hands it out again.
 
 // progressEvery is how often a node writes its running jobs' progress.
 const progressEvery = 250 * time.Millisecond
