@@ -174,3 +174,58 @@ func BenchmarkSeek(b *testing.B) {
 	b.ReportMetric(late.Seconds()/early.Seconds(), "at_59m_vs_0")
 	b.ReportMetric(float64(b.N)/late.Seconds(), "jobs/s_at_59m")
 }
+
+// BenchmarkFullParallel extracts the whole 3-minute track to the formats
+// whose long outputs are encoded in segments, taking turns run by run:
+// audex as configured (Parallelism: GOMAXPROCS, set by -cpu), audex on one
+// encoder, and the ffmpeg program. x_vs_ffmpeg and x_vs_one_encoder are
+// wall-time ratios, cpu_vs_one_encoder what the segments cost in CPU time
+// (pre-roll, and encoders sharing the cores). make bench runs it at the
+// machine's GOMAXPROCS; for a sweep:
+//
+//	internal/ffmpeg/with-env go test -run '^$' -bench FullParallel -benchtime 5x -cpu 1,2,4 ./extract
+func BenchmarkFullParallel(b *testing.B) {
+	src := threeMinutes(b)
+	for _, f := range []extract.Format{extract.M4A, extract.MP3} {
+		b.Run(f.String(), func(b *testing.B) {
+			dir := b.TempDir()
+			ff := testmedia.FFmpeg(b)
+			ours := func(parallelism int) (time.Duration, time.Duration) {
+				var before, after syscall.Rusage
+				syscall.Getrusage(syscall.RUSAGE_SELF, &before)
+				start := time.Now()
+				_, err := extract.ExtractFile(context.Background(), filepath.Join(dir, "ours"+f.Extension()), src,
+					&extract.Options{Format: f, Parallelism: parallelism, Copy: extract.CopyNever})
+				wall := time.Since(start)
+				syscall.Getrusage(syscall.RUSAGE_SELF, &after)
+				if err != nil {
+					b.Fatal(err)
+				}
+				return wall, cpu(after) - cpu(before)
+			}
+			cli := func() time.Duration {
+				cmd := exec.Command(ff, ffArgs(src, 0, 0)(filepath.Join(dir, "cli"+f.Extension()))...)
+				start := time.Now()
+				if o, err := cmd.CombinedOutput(); err != nil {
+					b.Fatalf("ffmpeg: %v\n%s", err, o)
+				}
+				return time.Since(start)
+			}
+			ours(0) // warm-up
+			b.ResetTimer()
+			var wallPar, cpuPar, wallOne, cpuOne, wallCLI time.Duration
+			for range b.N {
+				w, c := ours(0)
+				wallPar, cpuPar = wallPar+w, cpuPar+c
+				w, c = ours(1)
+				wallOne, cpuOne = wallOne+w, cpuOne+c
+				wallCLI += cli()
+			}
+			b.StopTimer()
+			b.ReportMetric(wallCLI.Seconds()/wallPar.Seconds(), "x_vs_ffmpeg")
+			b.ReportMetric(wallOne.Seconds()/wallPar.Seconds(), "x_vs_one_encoder")
+			b.ReportMetric(cpuPar.Seconds()/cpuOne.Seconds(), "cpu_vs_one_encoder")
+			b.ReportMetric(wallPar.Seconds()/float64(b.N), "s/job")
+		})
+	}
+}

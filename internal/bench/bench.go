@@ -23,6 +23,7 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/audex/audex/extract"
@@ -118,8 +119,12 @@ type Row struct {
 	// Format and Workers say what the row varied, for plots.
 	Format  extract.Format `json:"format,omitempty"`
 	Workers int            `json:"workers"`
-	Audex   Measure        `json:"audex"`
-	FFmpeg  *Measure       `json:"ffmpeg,omitempty"`
+	// Parallelism is the encoders one job may use
+	// (extract.Options.Parallelism): 1 for the whole-file rows on one
+	// encoder, 0 (GOMAXPROCS) elsewhere.
+	Parallelism int      `json:"parallelism,omitempty"`
+	Audex       Measure  `json:"audex"`
+	FFmpeg      *Measure `json:"ffmpeg,omitempty"`
 	// Speedup is how many times faster audex was than ffmpeg (for ms/job
 	// rows too); 0 without a baseline.
 	Speedup float64 `json:"speedup,omitempty"`
@@ -130,6 +135,10 @@ type Measure struct {
 	Value   float64 `json:"value"`
 	Runs    int     `json:"runs"`
 	Seconds float64 `json:"seconds"`
+	// CPUSeconds is the CPU time the runs took: the bench process's for
+	// audex in-process, the child processes' for ffmpeg and audex run as a
+	// process.
+	CPUSeconds float64 `json:"cpu_seconds"`
 }
 
 // ErrNoFixture: there is neither an input nor an ffmpeg to make one.
@@ -228,6 +237,8 @@ type spec struct {
 	format   extract.Format
 	copy     bool
 	process  bool // run by the audex program, a process per job
+	// parallelism is extract.Options.Parallelism (0: GOMAXPROCS).
+	parallelism int
 }
 
 func (b *runner) all(ctx context.Context) error {
@@ -255,6 +266,15 @@ func (b *runner) all(ctx context.Context) error {
 	for _, f := range formats {
 		s := spec{in: in, format: f}
 		if err := b.row(ctx, GroupFull, "whole file -> "+string(f), Realtime, s, 1); err != nil {
+			return err
+		}
+	}
+	// Long outputs are encoded in segments on GOMAXPROCS encoders (the
+	// rows above); these are the same jobs on one encoder, for the
+	// speed-up and the CPU time that costs.
+	for _, f := range []extract.Format{extract.MP3, extract.M4A} {
+		s := spec{in: in, format: f, parallelism: 1}
+		if err := b.row(ctx, GroupFull, "whole file -> "+string(f)+", one encoder", Realtime, s, 1); err != nil {
 			return err
 		}
 	}
@@ -317,12 +337,13 @@ func (b *runner) row(ctx context.Context, group, name, unit string, s spec, work
 	minRuns := (b.c.MinRuns + b.c.Rounds - 1) / b.c.Rounds
 	for range b.c.Rounds {
 		for i, j := range sides {
-			runs, elapsed, err := b.measure(ctx, j, workers, b.c.Budget/time.Duration(b.c.Rounds), minRuns)
+			runs, elapsed, cpu, err := b.measure(ctx, j, workers, b.c.Budget/time.Duration(b.c.Rounds), minRuns)
 			if err != nil {
 				return fmt.Errorf("%s: %s: %w", name, []string{"audex", "ffmpeg"}[i], err)
 			}
 			totals[i].Runs += runs
 			totals[i].Seconds += elapsed.Seconds()
+			totals[i].CPUSeconds += cpu.Seconds()
 		}
 	}
 	media := params.Duration.Seconds()
@@ -338,8 +359,8 @@ func (b *runner) row(ctx context.Context, group, name, unit string, s spec, work
 			m.Value = m.Seconds * 1000 * float64(workers) / n
 		}
 	}
-	row := Row{Group: group, Name: name, Unit: unit, Workers: workers, Audex: totals[0]}
-	if group != GroupSeek && group != GroupConcurrency {
+	row := Row{Group: group, Name: name, Unit: unit, Workers: workers, Parallelism: s.parallelism, Audex: totals[0]}
+	if group != GroupSeek && group != GroupConcurrency && s.parallelism == 0 {
 		row.Format = s.format
 	}
 	if len(totals) > 1 {
@@ -356,7 +377,7 @@ func (b *runner) row(ctx context.Context, group, name, unit string, s spec, work
 // audexJob runs s once (warm-up, and to learn the output parameters the
 // baseline must match) and returns the job.
 func (b *runner) audexJob(ctx context.Context, s spec) (job, *extract.Result, error) {
-	opts := extract.Options{Format: s.format, Start: s.start, Duration: s.duration, Copy: extract.CopyNever}
+	opts := extract.Options{Format: s.format, Start: s.start, Duration: s.duration, Copy: extract.CopyNever, Parallelism: s.parallelism}
 	if s.copy {
 		opts.Copy = extract.CopyAlways
 	}
@@ -379,8 +400,9 @@ func (b *runner) audexJob(ctx context.Context, s spec) (job, *extract.Result, er
 }
 
 // measure runs j on workers goroutines until budget is spent and at least
-// minRuns jobs are done, and returns how many were done in how long.
-func (b *runner) measure(ctx context.Context, j job, workers int, budget time.Duration, minRuns int) (int, time.Duration, error) {
+// minRuns jobs are done, and returns how many were done in how long, and
+// the CPU time this process and its children took meanwhile.
+func (b *runner) measure(ctx context.Context, j job, workers int, budget time.Duration, minRuns int) (int, time.Duration, time.Duration, error) {
 	var (
 		runs     atomic.Int64
 		wg       sync.WaitGroup
@@ -389,6 +411,7 @@ func (b *runner) measure(ctx context.Context, j job, workers int, budget time.Du
 	)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	cpu0 := cpuTime()
 	start := time.Now()
 	for w := range workers {
 		wg.Add(1)
@@ -409,14 +432,27 @@ func (b *runner) measure(ctx context.Context, j job, workers int, budget time.Du
 		}()
 	}
 	wg.Wait()
-	elapsed := time.Since(start)
+	elapsed, cpu := time.Since(start), cpuTime()-cpu0
 	if firstErr != nil {
-		return 0, 0, firstErr
+		return 0, 0, 0, firstErr
 	}
 	if err := ctx.Err(); err != nil {
-		return 0, 0, err
+		return 0, 0, 0, err
 	}
-	return int(runs.Load()), elapsed, nil
+	return int(runs.Load()), elapsed, cpu, nil
+}
+
+// cpuTime is the CPU time, user and system, of this process and of its
+// children that have ended.
+func cpuTime() time.Duration {
+	var self, children syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &self)
+	syscall.Getrusage(syscall.RUSAGE_CHILDREN, &children)
+	var d time.Duration
+	for _, r := range []syscall.Rusage{self, children} {
+		d += time.Duration(r.Utime.Nano() + r.Stime.Nano())
+	}
+	return d
 }
 
 func secs(d time.Duration) string { return timefmt.Seconds(d) + " s" }

@@ -27,7 +27,8 @@ func sampleReport(baseline bool) *Report {
 		Rows: []Row{
 			{Group: GroupClip, Name: "2 s clip -> wav", Unit: JobsPerSecond, Format: "wav", Workers: 1, Audex: Measure{Value: 123.456}},
 			{Group: GroupProcess, Name: "2 s clip -> wav, a process per job", Unit: MsPerJob, Format: "wav", Workers: 1, Audex: Measure{Value: 12}},
-			{Group: GroupFull, Name: "whole file -> mp3", Unit: Realtime, Format: "mp3", Workers: 1, Audex: Measure{Value: 45.67}},
+			{Group: GroupFull, Name: "whole file -> mp3", Unit: Realtime, Format: "mp3", Workers: 1, Audex: Measure{Value: 45.67, Runs: 2, CPUSeconds: 9}},
+			{Group: GroupFull, Name: "whole file -> mp3, one encoder", Unit: Realtime, Workers: 1, Parallelism: 1, Audex: Measure{Value: 30, Runs: 2, CPUSeconds: 8}},
 			{Group: GroupCopy, Name: "stream copy -> m4a", Unit: Realtime, Format: "m4a", Workers: 1, Audex: Measure{Value: 2000}},
 			{Group: GroupSeek, Name: "2 s clip at 59:00 -> mp3", Unit: MsPerJob, Workers: 1, Audex: Measure{Value: 12.5}},
 			{Group: GroupConcurrency, Name: "2 s clip -> mp3, 1 worker", Unit: JobsPerSecond, Workers: 1, Audex: Measure{Value: 50}},
@@ -38,7 +39,7 @@ func sampleReport(baseline bool) *Report {
 	if baseline {
 		r.FFmpeg, r.FFmpegVersion = "/usr/bin/ffmpeg", "7.1.5"
 		for i := range r.Rows {
-			r.Rows[i].FFmpeg = &Measure{Value: r.Rows[i].Audex.Value / 2}
+			r.Rows[i].FFmpeg = &Measure{Value: r.Rows[i].Audex.Value / 2, Runs: 1, CPUSeconds: 5}
 			r.Rows[i].Speedup = 2
 		}
 	}
@@ -53,16 +54,17 @@ func TestWriteTable(t *testing.T) {
 	assert.Equal(t, "audex bench: linux/amd64, 2 CPUs, go1.26", lines[0])
 	assert.Equal(t, "baseline: ffmpeg 7.1.5 (/usr/bin/ffmpeg), one process per job", lines[1])
 	assert.Equal(t, "input: mov, 3:00, aac 48000 Hz 2 ch (generated) /c/in.mp4", lines[2])
-	assert.Equal(t, []string{"BENCHMARK", "UNIT", "AUDEX", "FFMPEG", "SPEED-UP"}, strings.Fields(lines[4]))
-	assert.Equal(t, []string{"2", "s", "clip", "->", "wav", "jobs/s", "123", "61.7", "2.00x"}, strings.Fields(lines[5]))
+	assert.Equal(t, []string{"BENCHMARK", "UNIT", "AUDEX", "FFMPEG", "SPEED-UP", "CPU-S/JOB"}, strings.Fields(lines[4]))
+	assert.Equal(t, []string{"2", "s", "clip", "->", "wav", "jobs/s", "123", "61.7", "2.00x", "-"}, strings.Fields(lines[5]))
 	assert.Equal(t, "", strings.TrimSpace(lines[6]), "groups are apart")
-	assert.Equal(t, []string{"2", "s", "clip", "->", "wav,", "a", "process", "per", "job", "ms/job", "12.0", "6", "2.00x"}, strings.Fields(lines[7]))
-	assert.Equal(t, []string{"whole", "file", "->", "mp3", "x", "realtime", "45.7", "22.8", "2.00x"}, strings.Fields(lines[9]))
+	assert.Equal(t, []string{"2", "s", "clip", "->", "wav,", "a", "process", "per", "job", "ms/job", "12.0", "6", "2.00x", "-"}, strings.Fields(lines[7]))
+	assert.Equal(t, []string{"whole", "file", "->", "mp3", "x", "realtime", "45.7", "22.8", "2.00x", "4.5", "/", "5"}, strings.Fields(lines[9]))
+	assert.Equal(t, []string{"whole", "file", "->", "mp3,", "one", "encoder", "x", "realtime", "30.0", "15.0", "2.00x", "4", "/", "5"}, strings.Fields(lines[10]))
 
 	b.Reset()
 	require.NoError(t, sampleReport(false).WriteTable(&b))
 	assert.Contains(t, b.String(), "baseline: none")
-	assert.Regexp(t, `\n2 s clip at 59:00 -> mp3 +ms/job +12\.5 +- +-\n`, b.String())
+	assert.Regexp(t, `\n2 s clip at 59:00 -> mp3 +ms/job +12\.5 +- +- +-\n`, b.String())
 }
 
 func TestPlot(t *testing.T) {

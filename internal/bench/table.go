@@ -30,7 +30,7 @@ func (r *Report) WriteTable(w io.Writer) error {
 	fmt.Fprintln(w)
 
 	// Names and units left-aligned, numbers right-aligned.
-	table := [][]string{{"BENCHMARK", "UNIT", "AUDEX", "FFMPEG", "SPEED-UP"}}
+	table := [][]string{{"BENCHMARK", "UNIT", "AUDEX", "FFMPEG", "SPEED-UP", "CPU-S/JOB"}}
 	var groups []string
 	for _, row := range r.Rows {
 		ff, speed := "-", "-"
@@ -40,7 +40,14 @@ func (r *Report) WriteTable(w io.Writer) error {
 		if row.Speedup > 0 {
 			speed = fmt.Sprintf("%.2fx", row.Speedup)
 		}
-		table = append(table, []string{row.Name, row.Unit, number(row.Audex.Value), ff, speed})
+		cpu := "-"
+		if row.Audex.CPUSeconds > 0 {
+			cpu = number(row.Audex.CPUSeconds / float64(row.Audex.Runs))
+			if row.FFmpeg != nil && row.FFmpeg.CPUSeconds > 0 {
+				cpu += " / " + number(row.FFmpeg.CPUSeconds/float64(row.FFmpeg.Runs))
+			}
+		}
+		table = append(table, []string{row.Name, row.Unit, number(row.Audex.Value), ff, speed, cpu})
 		groups = append(groups, row.Group)
 	}
 	width := make([]int, len(table[0]))
@@ -67,8 +74,10 @@ func (r *Report) WriteTable(w io.Writer) error {
 		}
 	}
 	fmt.Fprintln(w, "\nSPEED-UP is how many times faster audex is than ffmpeg (for ms/job: ffmpeg's time over audex's).")
+	fmt.Fprintln(w, "CPU-S/JOB is the CPU time of one job, audex / ffmpeg, in seconds.")
 	if r.FFmpeg != "" {
-		fmt.Fprintln(w, "ffmpeg spreads each job over several threads; audex runs a job on two (decode and encode overlap).")
+		fmt.Fprintln(w, "ffmpeg spreads each job over several threads; audex runs a job on two (decode and encode overlap),")
+		fmt.Fprintln(w, "and encodes an output of 30 s or more in segments on GOMAXPROCS encoders (mp3, aac, m4a, ac3, wma, flac).")
 	}
 	return nil
 }

@@ -19,19 +19,21 @@ var benchCmd = &command{
 	help: `
 Measures audex on this machine and prints a table: 2-second clip jobs per
 second (the hosted API's default job: 2 s from a 3-minute H.264/AAC mp4, to wav
-and mp3), whole-file real-time factor per output format, stream copy, the
-cost of a clip 59 minutes into a 1-hour file against one at 0:00, jobs per
-second for 1..N concurrent workers, and the 2-second wav clip run as one
-process of this audex program per job, as a shell loop would (start-up
-included; --audex names another audex program).
+and mp3), whole-file real-time factor per output format (outputs of 30 s or
+more are encoded in segments on GOMAXPROCS encoders; mp3 and m4a are measured
+on one encoder too), stream copy, the cost of a clip 59 minutes into a 1-hour
+file against one at 0:00, jobs per second for 1..N concurrent workers, and the
+2-second wav clip run as one process of this audex program per job, as a shell
+loop would (start-up included; --audex names another audex program).
 
 When an ffmpeg program is available every row is also measured with it (one
-process per job, same cut, codec and parameters) and the speed-up printed. It
-is --ffmpeg, else $AUDEX_FFMPEG, else the ffmpeg of audex's own pinned FFmpeg
-build when it is in the cache (internal/ffmpeg/build.sh --profile tools, which
-make test builds), else ffmpeg on PATH; bench says which it uses. Without
---input the fixtures are generated with that ffmpeg once and cached: they need
-an ffmpeg with the OpenH264 encoder and the lavfi sources.
+process per job, same cut, codec and parameters) and the speed-up printed,
+with the CPU time per job of either side. It is --ffmpeg, else $AUDEX_FFMPEG,
+else the ffmpeg of audex's own pinned FFmpeg build when it is in the cache
+(internal/ffmpeg/build.sh --profile tools, which make test builds), else ffmpeg
+on PATH; bench says which it uses. Without --input the fixtures are generated
+with that ffmpeg once and cached: they need an ffmpeg with the OpenH264 encoder
+and the lavfi sources.
 
 A full run takes a few minutes; --quick takes seconds (a 10-second fixture,
 short measurements) and is meant for CI: its figures are indicative only,

@@ -48,21 +48,23 @@ func TestBenchQuick(t *testing.T) {
 			rows = append(rows, cells.Split(l, -1))
 		}
 	}
-	assert.Equal(t, []string{"BENCHMARK", "UNIT", "AUDEX", "FFMPEG", "SPEED-UP"}, cells.Split(header, -1))
+	assert.Equal(t, []string{"BENCHMARK", "UNIT", "AUDEX", "FFMPEG", "SPEED-UP", "CPU-S/JOB"}, cells.Split(header, -1))
 	var names []string
 	for _, row := range rows {
-		require.Len(t, row, 5, "%q", row)
+		require.Len(t, row, 6, "%q", row)
 		names = append(names, row[0])
 		assert.Contains(t, []string{"jobs/s", "x realtime", "ms/job"}, row[1])
 		for _, v := range row[2:4] {
 			assert.Regexp(t, `^[0-9]+(\.[0-9]+)?$`, v, "%q", row)
 		}
 		assert.Regexp(t, `^[0-9]+\.[0-9]{2}x$`, row[4])
+		assert.Regexp(t, `^[0-9]+(\.[0-9]+)? / [0-9]+(\.[0-9]+)?$`, row[5], "CPU time per job, audex / ffmpeg")
 	}
 	assert.Equal(t, []string{
 		"2 s clip -> wav", "2 s clip -> mp3",
 		"2 s clip -> wav, a process per job",
 		"whole file -> wav", "whole file -> mp3", "whole file -> m4a",
+		"whole file -> mp3, one encoder", "whole file -> m4a, one encoder",
 		"stream copy -> m4a",
 		"2 s clip at 0:00 -> mp3", "2 s clip at 0:07 -> mp3",
 		"2 s clip -> mp3, 1 worker", "2 s clip -> mp3, 2 workers",
