@@ -131,6 +131,7 @@ func (m *Manager) attempt(r *run) (out *Output, err error) {
 	ctx, cancel := context.WithTimeoutCause(r.ctx, limit, errTimeout)
 	defer cancel()
 	opts := r.rec.Request.Options
+	opts.Parallelism = m.cores()
 	opts.Progress = func(p extract.Progress) {
 		r.setStage(StageExtracting)
 		r.progress.Store(math.Float64bits(p.Fraction()))
