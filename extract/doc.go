@@ -97,6 +97,23 @@
 // overlap, MP3's bit reservoir), and a decoder plays back exactly the
 // source's samples from Start for Duration.
 //
+// # Long outputs on several cores
+//
+// An output of 30 s or more in MP3, AAC, M4A, AC-3, WMA or FLAC is
+// decoded once, cut into segments of whole encoder frames and encoded on up
+// to Options.Parallelism encoders at once (default GOMAXPROCS; 1 keeps one
+// encoder). Each segment's encoder starts early enough (pre-roll: AAC 3 s,
+// for the encoder's rate control and psychoacoustic state; MP3 8 frames;
+// AC-3 and WMA 2) and runs a little past its end (post-roll) that the
+// frames kept around a splice are what one encoder gives up to
+// quantisation noise; the pre- and post-roll packets are dropped and the
+// rest stitched, in order, into one gapless stream of the same packets and
+// timestamps, so priming, padding and length are signalled exactly as
+// with one encoder. MP3 frames are laid out again across the bit reservoir
+// at each splice; FLAC frames are renumbered and STREAMINFO (frame sizes,
+// total samples, MD5) written for the whole stream. Vorbis, Opus, AMR and
+// WAV keep one encoder.
+//
 // # Hostile input
 //
 // Only the chosen audio stream is read and decoded (every other stream is
