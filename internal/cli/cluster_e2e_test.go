@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -158,15 +159,15 @@ func request(t *testing.T, c *http.Client, method, url string, h http.Header) *h
 	return resp
 }
 
-// 1. Submit on A, poll on B, download via B with Range.
+// 1. Submit on A, poll on B, download via B with Range. A video_url job
+// is fetched by a work node.
 func TestClusterSubmitPollDownload(t *testing.T) {
 	t.Parallel()
 	cl := newCluster(t)
 	c := &http.Client{Timeout: 30 * time.Second}
 	defer c.CloseIdleConnections()
-	a, b := cl.replica(), cl.replica()
-	cl.node()
-	cl.node()
+	a, b := cl.replica("--allow-private-fetch"), cl.replica("--allow-private-fetch")
+	nodes := []*served{cl.node("--allow-private-fetch"), cl.node("--allow-private-fetch")}
 	src := testmedia.Video(t, testmedia.Spec{Container: "mp4", Seconds: 3})
 
 	code, id := a.submit(t, c, src)
@@ -191,7 +192,17 @@ func TestClusterSubmitPollDownload(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, http.StatusPartialContent, part.StatusCode)
 	assert.Equal(t, body[100:1100], got)
-	assert.Len(t, cl.results(), 1)
+
+	video := httptest.NewServer(http.FileServer(http.Dir(filepath.Dir(src))))
+	defer video.Close()
+	r := run(t, t.Context(), nil, map[string]string{"AUDEX_SERVER": a.url, "AUDEX_TOKEN": "s3cret"},
+		"submit", video.URL+"/"+filepath.Base(src), "--format", "wav")
+	require.Equal(t, ExitOK, r.code, r.stderr)
+	byURL := strings.TrimSpace(r.stdout)
+	st = final(t, c, b, byURL)
+	assert.Equal(t, "successful", st["status"], "%v", st)
+	assert.Equal(t, 1, nodes[0].logged("job fetched", byURL)+nodes[1].logged("job fetched", byURL), "fetched once, by a work node")
+	assert.Len(t, cl.results(), 2)
 }
 
 // 2. SIGKILL the node running a job: all K jobs succeed, the interrupted
