@@ -354,21 +354,27 @@ func TestSharedSweep(t *testing.T) {
 }
 
 // TestSharedStaleDispatch: a River job the row no longer waits for (a
-// duplicate, or one River rescued after its node died) changes nothing.
+// duplicate, or one River rescued after its node died) changes nothing:
+// whether its job is finished, gone, or queued for another River job.
 func TestSharedStaleDispatch(t *testing.T) {
 	t.Parallel()
 	c := newCluster(t)
-	a := c.node("a", nil)
-	j := a.submit(t, "ok")
-	require.Equal(t, StateSucceeded, a.wait(t, j.ID).State)
-
+	api := c.node("api", apiOnly)
+	done := api.submit(t, "ok")
+	queued := api.submit(t, "ok")
 	ctx := context.Background()
 	var ids []int64
-	for _, id := range []string{j.ID, newID()} {
-		res, err := a.m.pg.river.Insert(ctx, extractArgs{ID: id}, nil)
+	insert := func(id string) {
+		// Scheduled earlier: River hands it out before the job's own.
+		res, err := api.m.pg.river.Insert(ctx, extractArgs{ID: id}, &river.InsertOpts{ScheduledAt: time.Now().Add(-time.Hour)})
 		require.NoError(t, err)
 		ids = append(ids, res.Job.ID)
 	}
+	insert(queued.ID) // a duplicate of a queued job's River job
+	a := c.node("a", nil)
+	require.Equal(t, StateSucceeded, a.wait(t, done.ID).State)
+	insert(done.ID)
+	insert(newID())
 	for _, id := range ids {
 		require.Eventually(t, func() bool {
 			var state string
@@ -376,11 +382,12 @@ func TestSharedStaleDispatch(t *testing.T) {
 			return err == nil && state == "completed"
 		}, 30*time.Second, 10*time.Millisecond)
 	}
-	assert.Equal(t, 1, a.fx.callsOf(j.ID), "not run again")
-	got, err := a.m.Get(j.ID)
-	require.NoError(t, err)
-	assert.Equal(t, StateSucceeded, got.State)
-	assert.Equal(t, 1, got.Attempts)
+	for _, j := range []Job{done, queued} {
+		got := a.wait(t, j.ID)
+		assert.Equal(t, StateSucceeded, got.State)
+		assert.Equal(t, 1, got.Attempts)
+		assert.Equal(t, 1, a.fx.callsOf(j.ID), "run once")
+	}
 }
 
 // TestSharedFetch: a URL job submitted on one node is fetched and run on
