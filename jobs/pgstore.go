@@ -29,8 +29,8 @@ import (
 // dispatchable: submitted, fetched, re-queued. River's states are not
 // audex's: a worker that gets a River job claims the row (start, takeFetch)
 // only if the row is still waiting for that very River job, so a stale or
-// duplicate one (rescued by River after a node died, snoozed by a node
-// shutting down) changes nothing.
+// duplicate one (such as one River rescued long after its node died, the
+// job re-queued since with a River job of its own) changes nothing.
 //
 // Every change of a job's state is announced on the channel
 // audex_changed (pg_notify in the changing transaction; delivered at its
