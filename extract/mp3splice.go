@@ -113,8 +113,9 @@ func (h mp3Head) maxBegin() int {
 
 // reach is how far back the main data of a frame of size bytes may begin:
 // main_data_begin's 9 bits (MPEG-1) or 8 (MPEG-2/2.5), and a frame and the
-// reservoir it draws on within 7680 bits per granule, the most LAME (by
-// default) has decoders buffer.
+// reservoir it draws on within 7680 bits per granule, what LAME's own
+// frames keep to by default (lame_init's MDB_MAXIMUM: its reservoir is at
+// most that buffer less the frame), so decoders of its output buffer it.
 func (h mp3Head) reach(size int) int {
 	buffer := 1920
 	if h.lsf() {
