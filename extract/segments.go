@@ -69,13 +69,19 @@ const (
 	spliceMP3
 )
 
-// segmentLength is the audio in one segment, and segmentMin the shortest
-// output cut into segments; both tuned by measurement (README, Benchmarks).
-// Tests may shorten them before any extraction starts (export_test.go).
+// segmentLength is the most audio in one segment, and segmentMin the
+// shortest output cut into segments (README, Benchmarks: below it two
+// encoders were no faster than one). Longer segments cost less pre-roll
+// (AAC's 3 s is 5 % of 60 s) and hold more PCM. Tests may shorten both
+// before any extraction starts (export_test.go).
 var (
-	segmentLength = 30 * time.Second
+	segmentLength = 60 * time.Second
 	segmentMin    = 30 * time.Second
 )
+
+// segmentMemory bounds the PCM the segments being encoded may hold (30 s
+// of 48 kHz stereo float is 11 MB; of 8 channels at 96 kHz, 92 MB).
+const segmentMemory = 256 << 20
 
 // frameSink picks the one encoder, or segments when the output is long
 // enough, the format has a splice rule and Options.Parallelism allows.
@@ -84,7 +90,11 @@ func (t *transcoder) frameSink() frameSink {
 	if !ok {
 		return continuous{t}
 	}
-	g := &segmenter{t: t, codec: t.codec, size: size, pre: pre, post: post, workers: t.o.Parallelism}
+	// Every live segment holds its frames until its encoder takes them:
+	// bound that PCM by running fewer segments at once.
+	perSegment := (size + pre + post) * int64(t.frameSize) * int64(t.params.layout.Channels()*t.params.fmt.BytesPerSample())
+	workers := min(t.o.Parallelism, int(max(segmentMemory/perSegment, 2)))
+	g := &segmenter{t: t, codec: t.codec, size: size, pre: pre, post: post, workers: workers}
 	switch t.spec.splice.kind {
 	case spliceFLAC:
 		g.flac = &flacJoin{md5: md5.New(), bits: bitsPerRawSample(t.enc)}

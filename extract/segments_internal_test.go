@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/asticode/go-astiav"
 	"github.com/stretchr/testify/assert"
 )
 
@@ -116,4 +117,27 @@ func TestFLACStreamInfo(t *testing.T) {
 	assert.Equal(t, []byte{0x12, 0x34, 0x56}, si[7:10], "max frame size")
 	assert.Equal(t, []byte{0x0A, 0xC4, 0x42, 0xF9, 0x87, 0x65, 0x43, 0x21}, si[10:18], "rate, channels, bits kept; 36-bit total")
 	assert.Equal(t, sum, si[18:])
+}
+
+// TestSegmentMemory: many cores on a wide, fast output run fewer segments
+// at once than Parallelism, so that the PCM they hold stays bounded.
+func TestSegmentMemory(t *testing.T) {
+	const rate = 96000
+	o := Options{Format: AAC, Parallelism: 64}
+	tr := &transcoder{pipeline: &pipeline{o: o, spec: specs[AAC]}, frameSize: 1024,
+		params: encParams{rate: rate, layout: astiav.ChannelLayout7Point1, fmt: astiav.SampleFormatFltp}}
+	tr.w = newWindow(o, rate, rational{1, rate}, 0, 0, AudioTrack{Duration: time.Hour})
+	g, ok := tr.frameSink().(*segmenter)
+	if !assert.True(t, ok, "segments") {
+		return
+	}
+	held := int64(g.workers) * (g.size + g.pre + g.post) * 1024 * 8 * 4
+	assert.Less(t, g.workers, 64)
+	assert.GreaterOrEqual(t, g.workers, 2)
+	assert.LessOrEqual(t, held, int64(segmentMemory), "%d segments of %d frames", g.workers, g.size)
+
+	o.Parallelism = 2
+	tr.o = o
+	g = tr.frameSink().(*segmenter)
+	assert.Equal(t, 2, g.workers, "within the bound: Parallelism")
 }
