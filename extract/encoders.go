@@ -128,8 +128,9 @@ var specs = map[Format]encSpec{
 // frames, and its psychoacoustic model's bit demand is scaled by the
 // largest perceptual entropy it has seen (aacpsy.c, pe.max, which never
 // decreases). Seconds of pre-roll bring a segment's encoder to where a
-// continuous one is: with less, the first second after a splice ran 6 to
-// 8 dB below the rest (TestSegmentSplices).
+// continuous one is: with 1 s or less, the first second after a splice
+// ran 8 to 10 dB below the rest (TestSegmentSplices fails). It is what
+// segments cost in CPU (README, Benchmarks).
 var aacSplice = spliceRule{kind: spliceOverlap, pre: 2, preroll: 3 * time.Second, post: 2}
 
 func encoderPriming(enc *astiav.CodecContext) (int, int) { return initialPadding(enc), 0 }
