@@ -4,11 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"runtime"
 	"time"
 
 	"github.com/audex/audex/internal/fetch"
+	"github.com/audex/audex/internal/httpapi"
 	"github.com/audex/audex/jobs"
 )
 
@@ -112,7 +112,7 @@ func runWork(ctx context.Context, e *env, args []string) error {
 	cfg.Logger = log
 	f := fetch.New(&fetch.Options{MaxBytes: maxFetch.n, IdleTimeout: *fetchIdle, AllowPrivate: *allowPrivate})
 	defer f.CloseIdleConnections()
-	cfg.Fetcher = jobsFetcher{f}
+	cfg.Fetcher = httpapi.JobFetcher(f)
 	ex, closeEx, err := run.extractor(cfg.Workers, log)
 	if err != nil {
 		return err
@@ -136,16 +136,4 @@ func runWork(ctx context.Context, e *env, args []string) error {
 		err = nil
 	}
 	return err
-}
-
-// jobsFetcher reports a download over --max-fetch as the job manager's
-// input_too_large.
-type jobsFetcher struct{ f *fetch.Fetcher }
-
-func (j jobsFetcher) Fetch(ctx context.Context, url string, dst io.Writer) (int64, error) {
-	n, err := j.f.Fetch(ctx, url, dst)
-	if errors.Is(err, fetch.ErrTooLarge) {
-		err = fmt.Errorf("%w: %w", jobs.ErrInputTooLarge, err)
-	}
-	return n, err
 }

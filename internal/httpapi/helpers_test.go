@@ -194,7 +194,7 @@ func newBundle(t testing.TB, o *bundleOpts) *bundle {
 	full.FetchIdleTimeout = cmp.Or(fetchIdle, 5*time.Second)
 	m, err := jobs.New(jobs.Config{
 		Dir: dir, Store: o.store, Workers: workers, QueueSize: o.queueSize, MinFreeBytes: cfg.MinFreeBytes, Extractor: ex, Now: now, Logger: logger,
-		Fetcher: jobsFetcher{newTestFetcher(full)}, Blobs: o.blobs, SweepInterval: o.sweep,
+		Fetcher: JobFetcher(newTestFetcher(full)), Blobs: o.blobs, SweepInterval: o.sweep,
 	})
 	require.NoError(t, err)
 	s, err := New(cfg, m)

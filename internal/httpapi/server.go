@@ -449,7 +449,7 @@ func Serve(ctx context.Context, ln net.Listener, cfg Config) error {
 		Retention:    cfg.Retention,
 		Extractor:    cfg.Extractor,
 		Blobs:        cfg.Blobs,
-		Fetcher:      jobsFetcher{fetcher},
+		Fetcher:      JobFetcher(fetcher),
 		Now:          cfg.Now,
 		Logger:       cfg.Logger,
 	})
@@ -521,11 +521,14 @@ const cutAnswerTimeout = 2 * time.Second
 // maxHeaderBytes bounds a request's header block.
 const maxHeaderBytes = 64 << 10
 
-// jobsFetcher reports a fetch over the size limit as the jobs package's
-// input_too_large.
-type jobsFetcher struct{ f *fetch.Fetcher }
+// JobFetcher is f as the job manager's Fetcher (jobs.Config.Fetcher): a
+// download over f's size limit is the manager's input_too_large. The
+// server's own manager uses it, and so does a work node's.
+func JobFetcher(f *fetch.Fetcher) jobs.Fetcher { return jobFetcher{f} }
 
-func (j jobsFetcher) Fetch(ctx context.Context, url string, dst io.Writer) (int64, error) {
+type jobFetcher struct{ f *fetch.Fetcher }
+
+func (j jobFetcher) Fetch(ctx context.Context, url string, dst io.Writer) (int64, error) {
 	n, err := j.f.Fetch(ctx, url, dst)
 	if errors.Is(err, fetch.ErrTooLarge) {
 		err = fmt.Errorf("%w: %w", jobs.ErrInputTooLarge, err)
