@@ -250,19 +250,30 @@ func (s *pgStore) enqueue(r *record, maxQueued int) error {
 	defer cancel()
 	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		// One enqueue at a time in the whole cluster: the count is exact.
-		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", lockQueue); err != nil {
-			return err
-		}
+		// The three statements go in one round trip (a batch runs them in
+		// order: the lock is held before the count).
+		var b pgx.Batch
+		b.Queue("SELECT pg_advisory_xact_lock($1)", lockQueue)
+		b.Queue("SELECT count(*) FROM audex_jobs WHERE state = 'queued'")
+		b.Queue("SELECT nextval(pg_get_serial_sequence('audex_jobs', 'seq'))")
+		br := tx.SendBatch(ctx, &b)
 		var n int
-		if err := tx.QueryRow(ctx, "SELECT count(*) FROM audex_jobs WHERE state = 'queued'").Scan(&n); err != nil {
+		var seq int64
+		_, err := br.Exec()
+		if err == nil {
+			err = br.QueryRow().Scan(&n)
+		}
+		if err == nil {
+			err = br.QueryRow().Scan(&seq)
+		}
+		if cerr := br.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
 			return err
 		}
 		if n >= maxQueued {
 			return ErrQueueFull
-		}
-		var seq int64
-		if err := tx.QueryRow(ctx, "SELECT nextval(pg_get_serial_sequence('audex_jobs', 'seq'))").Scan(&seq); err != nil {
-			return err
 		}
 		r.Seq, r.State = uint64(seq), StateQueued
 		data, err := encodeRecord(r)
