@@ -3,9 +3,7 @@ package testsvc
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"os/user"
@@ -31,10 +29,7 @@ type Postgres struct {
 	// Dir holds the cluster's data directory and its socket.
 	Dir string
 
-	cmd  *exec.Cmd
-	done chan struct{}
-	mu   sync.Mutex
-	stop bool
+	*process
 }
 
 const pgUser = "audex"
@@ -202,58 +197,31 @@ func startPostgres(t testing.TB, tmpl string) (*Postgres, error) {
 		os.RemoveAll(base)
 		return nil, fmt.Errorf("testsvc: copy the cluster template: %w\n%s", err, out)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := freePort()
 	if err != nil {
 		os.RemoveAll(base)
 		return nil, err
 	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
-	p := &Postgres{Port: port, Dir: base, done: make(chan struct{})}
-	logPath := filepath.Join(base, "postgres.log")
-	logf, err := os.Create(logPath)
-	if err != nil {
-		os.RemoveAll(base)
-		return nil, err
-	}
-	defer logf.Close()
+	p := &Postgres{Port: port, Dir: base}
 	// Durability of the test cluster itself is not under test (the tests
 	// kill audex processes, never the database): no fsync.
-	p.cmd = exec.Command(filepath.Join(pgBin(), "postgres"), "-D", data,
+	cmd := exec.Command(filepath.Join(pgBin(), "postgres"), "-D", data,
 		"-h", "127.0.0.1", "-p", strconv.Itoa(port), "-k", base,
 		"-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
 		"-c", "max_connections=300", "-c", "shared_buffers=32MB")
-	p.cmd.Stdout, p.cmd.Stderr = logf, logf
-	p.cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred, Pdeathsig: syscall.SIGKILL}
-	if err := p.cmd.Start(); err != nil {
+	// Ready once it answers a query.
+	p.process, err = start("postgres", cmd, filepath.Join(base, "postgres.log"), cred, 60*time.Second, func() error {
+		return p.psql("postgres", "SELECT 1")
+	})
+	if err != nil {
 		os.RemoveAll(base)
-		return nil, fmt.Errorf("testsvc: start postgres: %w", err)
+		return nil, err
 	}
-	go func() {
-		p.cmd.Wait()
-		close(p.done)
-	}()
 	t.Cleanup(func() {
 		p.Stop()
 		os.RemoveAll(base)
 	})
-	// Ready once it answers a query: poll, bounded.
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		if err := p.psql("postgres", "SELECT 1"); err == nil {
-			return p, nil
-		}
-		select {
-		case <-p.done:
-			log, _ := os.ReadFile(logPath)
-			return nil, fmt.Errorf("testsvc: postgres exited before it was ready: %s\n%s", p.cmd.ProcessState, log)
-		case <-time.After(50 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			p.Stop()
-			return nil, errors.New("testsvc: postgres not answering after 60 s")
-		}
-	}
+	return p, nil
 }
 
 // psql runs one SQL command on database db over TCP.
@@ -268,19 +236,6 @@ func (p *Postgres) psql(db, sql string) error {
 		return fmt.Errorf("psql %q: %w: %s", sql, err, out.Bytes())
 	}
 	return nil
-}
-
-// Stop kills the server, by its process id, and waits for it to exit. It
-// may be called more than once (tests stop a server mid-way to see what a
-// failing store does).
-func (p *Postgres) Stop() {
-	p.mu.Lock()
-	if !p.stop {
-		p.stop = true
-		p.cmd.Process.Kill()
-	}
-	p.mu.Unlock()
-	<-p.done
 }
 
 var databases atomic.Int64

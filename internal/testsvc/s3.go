@@ -10,17 +10,16 @@ package testsvc
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -39,10 +38,7 @@ type S3 struct {
 	// Dir is its posix backend's root: a bucket is a directory in it.
 	Dir string
 
-	cmd  *exec.Cmd
-	done chan struct{}
-	mu   sync.Mutex
-	stop bool
+	*process
 }
 
 var (
@@ -95,69 +91,33 @@ func StartS3(t testing.TB) *S3 {
 }
 
 func startS3(t testing.TB, bin string) (*S3, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := freePort()
 	if err != nil {
 		return nil, err
 	}
-	addr := ln.Addr().String()
-	ln.Close()
+	addr := "127.0.0.1:" + strconv.Itoa(port)
 	s := &S3{
 		Endpoint:  "http://" + addr,
 		AccessKey: "audextest",
 		SecretKey: "audextest-secret-key",
 		Region:    "us-east-1",
 		Dir:       t.TempDir(),
-		done:      make(chan struct{}),
 	}
-	logf, err := os.Create(filepath.Join(t.TempDir(), "versitygw.log"))
-	if err != nil {
-		return nil, err
-	}
-	defer logf.Close()
-	s.cmd = exec.Command(bin, "--port", addr, "--access", s.AccessKey, "--secret", s.SecretKey,
+	cmd := exec.Command(bin, "--port", addr, "--access", s.AccessKey, "--secret", s.SecretKey,
 		"--region", s.Region, "--quiet", "posix", s.Dir)
-	s.cmd.Stdout, s.cmd.Stderr = logf, logf
-	s.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := s.cmd.Start(); err != nil {
-		return nil, fmt.Errorf("testsvc: start versitygw: %w", err)
-	}
-	go func() {
-		s.cmd.Wait()
-		close(s.done)
-	}()
-	t.Cleanup(s.Stop)
-	// Ready once it accepts connections: poll, bounded.
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	// Ready once it accepts connections.
+	s.process, err = start("versitygw", cmd, filepath.Join(t.TempDir(), "versitygw.log"), nil, 30*time.Second, func() error {
 		c, err := net.DialTimeout("tcp", addr, time.Second)
 		if err == nil {
 			c.Close()
-			return s, nil
 		}
-		select {
-		case <-s.done:
-			log, _ := os.ReadFile(logf.Name())
-			return nil, fmt.Errorf("testsvc: versitygw exited before it was ready: %s\n%s", s.cmd.ProcessState, log)
-		case <-time.After(20 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			s.Stop()
-			return nil, errors.New("testsvc: versitygw not listening after 30 s")
-		}
+		return err
+	})
+	if err != nil {
+		return nil, err
 	}
-}
-
-// Stop kills the server, by its process id, and waits for it to exit. It
-// may be called more than once (tests stop a server mid-way to see what a
-// failing store does).
-func (s *S3) Stop() {
-	s.mu.Lock()
-	if !s.stop {
-		s.stop = true
-		s.cmd.Process.Kill()
-	}
-	s.mu.Unlock()
-	<-s.done
+	t.Cleanup(s.Stop)
+	return s, nil
 }
 
 var buckets atomic.Int64
