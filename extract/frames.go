@@ -9,30 +9,16 @@ package extract
 // mp3Reservoir reads a Layer III frame: how many bytes before its own main
 // data its main data begins (main_data_begin: the reservoir it draws on)
 // and how many bytes of main data it holds itself. ok is false for what is
-// not a Layer III frame.
+// not a Layer III frame. It reads no more than the frame's layout: a copy
+// carries frames of any bitrate, free format included (mp3splice.go's
+// joiner, which rewrites frames, checks more).
 func mp3Reservoir(frame []byte) (begin, holds int, ok bool) {
-	if len(frame) < 4 || frame[0] != 0xFF || frame[1]&0xE0 != 0xE0 {
+	h, bad := readMP3Head(frame)
+	off, side := h.sideOff(), h.sideLen()
+	if bad != "" || len(frame) < off+side {
 		return 0, 0, false
 	}
-	version, layer := (frame[1]>>3)&3, (frame[1]>>1)&3
-	if version == 1 || layer != 1 { // reserved version; not Layer III
-		return 0, 0, false
-	}
-	mpeg1, mono := version == 3, frame[3]>>6 == 3
-	side := map[[2]bool]int{{true, true}: 17, {true, false}: 32, {false, true}: 9, {false, false}: 17}[[2]bool{mpeg1, mono}]
-	off := 4
-	if frame[1]&1 == 0 { // protected: a CRC follows the header
-		off += 2
-	}
-	if len(frame) < off+side {
-		return 0, 0, false
-	}
-	if mpeg1 {
-		begin = int(frame[off])<<1 | int(frame[off+1]>>7)
-	} else {
-		begin = int(frame[off])
-	}
-	return begin, len(frame) - off - side, true
+	return h.mainDataBegin(frame[off:]), len(frame) - off - side, true
 }
 
 // mp3Needs is the index of the earliest of frames[0..k] a decoder must be

@@ -124,9 +124,10 @@ func (h mp3Head) reach(size int) int {
 	return max(0, min(h.maxBegin(), buffer-size))
 }
 
-// parseMP3Head reads frame's header and checks that frame is exactly one
-// whole Layer III frame; the error is the reason it is not.
-func parseMP3Head(frame []byte) (mp3Head, string) {
+// readMP3Head reads what a Layer III frame's header says about its layout
+// (version, mode, CRC), as the exact copy's reservoir reading needs it;
+// the error is the reason frame is not a Layer III frame.
+func readMP3Head(frame []byte) (mp3Head, string) {
 	if len(frame) < 4 {
 		return mp3Head{}, fmt.Sprintf("%d bytes, shorter than a header", len(frame))
 	}
@@ -134,12 +135,23 @@ func parseMP3Head(frame []byte) (mp3Head, string) {
 		return mp3Head{}, "no frame sync"
 	}
 	h := mp3Head{version: (frame[1] >> 3) & 3, crc: frame[1]&1 == 0, mono: frame[3]>>6 == 3}
-	rates, ok := mp3Rates[h.version]
 	switch {
-	case !ok:
+	case h.version == 1:
 		return h, "reserved MPEG version"
 	case (frame[1]>>1)&3 != 1:
 		return h, "not Layer III"
+	}
+	return h, ""
+}
+
+// parseMP3Head reads frame's header and checks that frame is exactly one
+// whole Layer III frame of a bitrate the joiner may change; the error is
+// the reason it is not.
+func parseMP3Head(frame []byte) (mp3Head, string) {
+	h, bad := readMP3Head(frame)
+	switch {
+	case bad != "":
+		return h, bad
 	case frame[2]>>4 == 0:
 		return h, "free-format bitrate, which cannot be changed"
 	case frame[2]>>4 == 15:
@@ -147,7 +159,7 @@ func parseMP3Head(frame []byte) (mp3Head, string) {
 	case (frame[2]>>2)&3 == 3:
 		return h, "reserved sampling frequency"
 	}
-	h.rate, h.bitrate, h.pad = rates[(frame[2]>>2)&3], int(frame[2]>>4), int(frame[2]>>1)&1
+	h.rate, h.bitrate, h.pad = mp3Rates[h.version][(frame[2]>>2)&3], int(frame[2]>>4), int(frame[2]>>1)&1
 	// The smallest frame (8 kb/s at 24 kHz, 24 bytes) holds a header, a
 	// CRC and stereo side information.
 	if n := h.size(h.bitrate, h.pad); n != len(frame) {
