@@ -129,10 +129,14 @@ const (
 	defaultDeadAfter = 20 * time.Second
 )
 
-// shared reports whether Store names a shared (PostgreSQL) store.
-func (c Config) shared() bool {
-	return strings.HasPrefix(c.Store, "postgres://") || strings.HasPrefix(c.Store, "postgresql://")
+// SharedStore reports whether store, a Config.Store, names a shared
+// (PostgreSQL) store: a postgres:// or postgresql:// URL.
+func SharedStore(store string) bool {
+	return strings.HasPrefix(store, "postgres://") || strings.HasPrefix(store, "postgresql://")
 }
+
+// shared reports whether Store names a shared (PostgreSQL) store.
+func (c Config) shared() bool { return SharedStore(c.Store) }
 
 func (c Config) withDefaults() (Config, error) {
 	if c.Dir == "" {

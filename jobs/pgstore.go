@@ -101,7 +101,7 @@ CREATE TABLE IF NOT EXISTS audex_nodes (
 // database at store (a postgres:// URL), as New does at start. It is
 // idempotent, and safe to run from many nodes at once.
 func Migrate(ctx context.Context, store string) error {
-	if !(Config{Store: store}).shared() {
+	if !SharedStore(store) {
 		return fmt.Errorf("%w: not a postgres:// URL", ErrInvalidRequest)
 	}
 	pool, err := pgxpool.New(ctx, store)

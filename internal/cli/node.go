@@ -28,7 +28,7 @@ func sharedStore(url string) (bool, error) {
 	switch {
 	case url == "":
 		return false, nil
-	case strings.HasPrefix(url, "postgres://"), strings.HasPrefix(url, "postgresql://"):
+	case jobs.SharedStore(url):
 		return true, nil
 	}
 	return false, usagef("--store: want postgres://user:password@host:port/database, or nothing for the embedded store in --data-dir")
